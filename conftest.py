@@ -1,7 +1,19 @@
 """pytest setup shared by tests/ and the nbval run over lectures/: quick mode, offline, one kernel at a time."""
 import os
+from pathlib import Path
 
 # Tests and CI never download, and always run the lectures in quick mode (set before any kernel starts).
 os.environ["COURSE_OFFLINE"] = "1"
 os.environ["COURSE_MODE"] = os.environ.get("COURSE_TEST_MODE", "quick")
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def pytest_configure(config):
+    """Temp folders under build/pytest-tmp, not the shared /tmp/pytest-of-<user>.
+
+    pytest refuses a /tmp/pytest-of-<user> owned by another uid (a machine where something changed its
+    owner makes every tmp_path test error at setup); a folder inside the checkout is ours alone.
+    `--basetemp` on the command line still wins.
+    """
+    if config.option.basetemp is None:
+        config.option.basetemp = str(Path(__file__).resolve().parent / "build" / "pytest-tmp")

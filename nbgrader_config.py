@@ -17,7 +17,6 @@ c.CourseDirectory.db_url = "sqlite:///" + os.path.join(HERE, "grading", "gradebo
 # Every cell of a graded notebook gets this long; training belongs in lectures, not in graded cells.
 c.Execute.timeout = 120
 c.Execute.interrupt_on_timeout = True
-c.Execute.allow_errors = True
 
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"

@@ -26,19 +26,24 @@ def nbgrader(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return proc
 
 
-@pytest.fixture(scope="module")
-def course(tmp_path_factory):
-    """A temp course: generate every assignment, submit source (student 'solution') and release ('blank'), autograde."""
-    tmp = tmp_path_factory.mktemp("course")
-    shutil.copy(ROOT / "nbgrader_config.py", tmp)
-    shutil.copytree(ROOT / "solutions", tmp / "solutions")
-    (tmp / "grading").mkdir()
-    for name in ASSIGNMENTS:
-        nbgrader("generate_assignment", name, "--force", cwd=tmp)
-        for student, folder in (("solution", "solutions"), ("blank", "assignments")):
-            shutil.copytree(tmp / folder / name, tmp / "submitted" / student / name)
-        nbgrader("autograde", name, "--force", cwd=tmp)
-    return tmp
+@pytest.fixture(scope="session")
+def course_for(tmp_path_factory):
+    """Per assignment, a temp course: generate it, submit source ('solution') and release ('blank'), autograde."""
+    done: dict[str, Path] = {}
+
+    def prepare(name: str) -> Path:
+        if name not in done:
+            tmp = tmp_path_factory.mktemp(name)
+            shutil.copy(ROOT / "nbgrader_config.py", tmp)
+            shutil.copytree(ROOT / "solutions" / name, tmp / "solutions" / name)
+            (tmp / "grading").mkdir()
+            nbgrader("generate_assignment", name, "--force", cwd=tmp)
+            for student, folder in (("solution", "solutions"), ("blank", "assignments")):
+                shutil.copytree(tmp / folder / name, tmp / "submitted" / student / name)
+            nbgrader("autograde", name, "--force", cwd=tmp)
+            done[name] = tmp
+        return done[name]
+    return prepare
 
 
 def _notebooks(folder: Path) -> list[Path]:
@@ -66,7 +71,8 @@ def test_there_are_assignments():
 
 
 @pytest.mark.parametrize("name", ASSIGNMENTS)
-def test_committed_release_is_what_nbgrader_generates(course, name):
+def test_committed_release_is_what_nbgrader_generates(course_for, name):
+    course = course_for(name)
     committed, generated = ROOT / "assignments" / name, course / "assignments" / name
     assert committed.is_dir(), f"assignments/{name} missing: run `course release {name}` and commit it"
     files = lambda d: sorted(str(p.relative_to(d)) for p in d.rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts)  # noqa: E731
@@ -81,7 +87,7 @@ def test_committed_release_is_what_nbgrader_generates(course, name):
 
 
 @pytest.mark.parametrize("name", ASSIGNMENTS)
-def test_release_leaks_no_solution_or_hidden_test(course, name):
+def test_release_leaks_no_solution_or_hidden_test(name):
     for path in _notebooks(ROOT / "assignments" / name):
         text = path.read_text()
         for marker in MARKERS:
@@ -102,18 +108,21 @@ def _scores(course: Path, name: str, student: str) -> list[tuple[str, float, flo
 
 
 @pytest.mark.parametrize("name", ASSIGNMENTS)
-def test_solution_scores_full_autograded_marks(course, name):
+def test_solution_scores_full_autograded_marks(course_for, name):
+    course = course_for(name)
     for nb, score, max_code, max_written in _scores(course, name, "solution"):
         assert max_code > 0, f"{name}/{nb} has no autograded points"
         assert score == pytest.approx(max_code), f"{name}/{nb}: the solution scores {score} of {max_code}"
 
 
 @pytest.mark.parametrize("name", ASSIGNMENTS)
-def test_blank_release_scores_zero(course, name):
+def test_blank_release_scores_zero(course_for, name):
+    course = course_for(name)
     for nb, score, _, _ in _scores(course, name, "blank"):
         assert score == 0, f"{name}/{nb}: the blank release scores {score}"
 
 
 @pytest.mark.parametrize("name", ASSIGNMENTS)
-def test_has_a_manually_graded_answer(course, name):
+def test_has_a_manually_graded_answer(course_for, name):
+    course = course_for(name)
     assert any(max_written > 0 for *_, max_written in _scores(course, name, "solution"))
