@@ -16,4 +16,6 @@ def pytest_configure(config):
     `--basetemp` on the command line still wins.
     """
     if config.option.basetemp is None:
-        config.option.basetemp = str(Path(__file__).resolve().parent / "build" / "pytest-tmp")
+        base = Path(__file__).resolve().parent / "build" / "pytest-tmp"
+        base.parent.mkdir(exist_ok=True)  # pytest creates basetemp itself, but not its parent (a fresh clone)
+        config.option.basetemp = str(base)
