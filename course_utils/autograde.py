@@ -601,9 +601,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
         feedback(root, a, [s for s, _ in todo])
     manual = _manual_questions(root, a)
     report(root, a, Path(args.csv) if args.csv else root / "grading" / f"{a}_grades.csv", manual)
-    scheme = {**DEFAULT_SCHEME, **(json.loads(Path(args.scheme).read_text()) if args.scheme else {})}
-    lb = read_leaderboard(Path(args.leaderboard)) if args.leaderboard else {}
-    final_grades(root, scheme, lb, root / "grading" / "final_grades.csv")
+    _final_grades_from_args(root, args, root / "grading" / "final_grades.csv")
     return 0
 
 
@@ -629,10 +627,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     names = [args.assignment] if args.assignment else sorted(p.name for p in (root / "assignments").iterdir())
     for a in names:
         report(root, a, root / "grading" / f"{a}_grades.csv", _manual_questions(root, a))
+    _final_grades_from_args(root, args, Path(args.out) if args.out else root / "grading" / "final_grades.csv")
+    return 0
+
+
+def _final_grades_from_args(root: Path, args: argparse.Namespace, out_csv: Path) -> dict[str, int]:
+    """final_grades() with the scheme (DEFAULT_SCHEME + --scheme) and --leaderboard of a command line."""
     scheme = {**DEFAULT_SCHEME, **(json.loads(Path(args.scheme).read_text()) if args.scheme else {})}
     lb = read_leaderboard(Path(args.leaderboard)) if args.leaderboard else {}
-    final_grades(root, scheme, lb, Path(args.out) if args.out else root / "grading" / "final_grades.csv")
-    return 0
+    return final_grades(root, scheme, lb, out_csv)
 
 
 def add_commands(subparsers) -> None:

@@ -1,6 +1,6 @@
 """Builds broken and hostile submissions for any assignment from its release and its solution notebook.
 
-Each builder returns the bytes of a submitted notebook; `SUITE` maps a submission name to
+Each builder returns the bytes of a submitted notebook; `suite()` maps a submission name to
 (builder, expectation). Expectations are relative to four reference submissions graded in the same
 batch: "full" (the solution), "zero", "partial" (the first half of the solution cells done, strictly between
 zero and full) and "wrong" (the solution with every function's output shifted, so values are wrong but shapes
@@ -151,20 +151,23 @@ class Assignment:
         """The release as handed out."""
         return copy.deepcopy(self.release)
 
+    def _solution_cells(self, nb, code_only: bool = False) -> list:
+        """The cells of nb that the instructor's solution fills (only the code ones if asked)."""
+        return [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")
+                and c.metadata["nbgrader"].get("grade_id") in self.solutions
+                and (c.cell_type == "code" or not code_only)]
+
     def correct(self) -> nbformat.NotebookNode:
         """The release with every solution cell filled from the instructor's solution."""
         nb = self.blank()
-        for c in nb.cells:
-            gid = c.metadata.get("nbgrader", {}).get("grade_id")
-            if c.metadata.get("nbgrader", {}).get("solution") and gid in self.solutions:
-                c.source = self.solutions[gid]
+        for c in self._solution_cells(nb):
+            c.source = self.solutions[c.metadata["nbgrader"]["grade_id"]]
         return nb
 
     def partial(self) -> nbformat.NotebookNode:
         """The first half of the code solution cells filled in, the rest left as released."""
         nb = self.blank()
-        cells = [c for c in nb.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")
-                 and c.metadata["nbgrader"].get("grade_id") in self.solutions]
+        cells = self._solution_cells(nb, code_only=True)
         for c in cells[:(len(cells) + 1) // 2]:
             c.source = self.solutions[c.metadata["nbgrader"]["grade_id"]]
         return nb
