@@ -1,0 +1,444 @@
+"""How hidden cases are written, and how an answer is compared with the reference. Grader side only.
+
+A hidden-case file `cases/<assignment>.py` (never released, never sent to a kernel) builds a `Suite`:
+
+    SUITE = Suite("a01_autoencoders")
+
+    @SUITE.case("test_max_unpool", draws=3)
+    def unpool_random_planes(rng):
+        x = normal(rng, 2, 3, 8, 6)
+        pooled, idx = F.max_pool2d(x, 2, return_indices=True)
+        values = normal(rng, *pooled.shape)
+        return Call("max_unpool", values, idx, (8, 6),
+                    expect=F.max_unpool2d(values, idx, 2, output_size=(8, 6)), atol=1e-6)
+
+`rng` is a NumPy Generator seeded from the run's secret seed, the case's name and the draw, so the student's
+code never sees the inputs before it is asked. The grader sends the `Call` (target name and inputs) to the
+student's kernel, receives plain data (`wire`), and compares it here with `expect`, computed in this
+process. Points of a test cell are shared among its cases by `weight`; a case scores only when every
+`Call` it returns passes.
+"""
+from __future__ import annotations
+
+import ast
+import importlib.util
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from . import wire
+
+Check = Callable[["Answer"], "str | None"]
+
+
+# ---------------------------------------------------------------- what a case asks
+
+@dataclass
+class Call:
+    """Call `target(*args, **kwargs)` in the student's kernel and compare what comes back.
+
+    expect       the reference output (a value, or a function of the Answer, e.g. of the student's own
+                 parameters); None with `raises` or `check` only
+    raises       an exception class (or its name) the call must raise
+    grad         indices of tensor args made leaves; `expect_grad` holds d sum(out * cotangent) / d arg
+                 (None = no gradient may reach that arg)
+    state_of     indices of module args whose parameters after the call are compared with `expect_state`
+    check        extra test in this process: Answer -> failure message or None
+    disable      dotted names the kernel switches off during the call (the static `Suite.rule` is the enforcement)
+    kind         the output's required Python type: "int", "float", "bool", "tensor", "array", "list", "tuple"
+    """
+
+    target: str
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    expect: Any = None
+    atol: float = 1e-5
+    rtol: float = 1e-4
+    raises: type[BaseException] | str | None = None
+    grad: tuple[int, ...] = ()
+    cotangent: Any = None
+    expect_grad: tuple = ()
+    state_of: tuple[int, ...] = ()
+    expect_state: tuple = ()
+    check: Check | None = None
+    disable: tuple[str, ...] = ()
+    kind: str | None = None
+    dtype: bool = False
+    label: str = ""
+
+    def __init__(self, target: str, *args: Any, **options: Any):
+        self.target, self.args = target, args
+        self.kwargs = options.pop("kwargs", {})
+        for name, value in options.items():
+            if name not in Call.__dataclass_fields__:
+                raise TypeError(f"Call got an unknown option {name!r}")
+            setattr(self, name, value)
+        for name, f in Call.__dataclass_fields__.items():
+            if not hasattr(self, name):
+                setattr(self, name, f.default_factory() if callable(f.default_factory) else f.default)
+
+    op = "call"
+
+    def request(self) -> dict:
+        """The plain-data request sent to the kernel (inputs only: no expected value, no reference code)."""
+        req = {"op": self.op, "target": self.target, "args": wire.to_plain(list(self.args)),
+               "kwargs": wire.to_plain(dict(self.kwargs)), "grad": list(self.grad),
+               "state_of": list(self.state_of), "disable": list(self.disable)}
+        if self.cotangent is not None:
+            req["cotangent"] = wire.to_plain(self.cotangent)
+        return req
+
+    def describe(self) -> str:
+        """How the call reads in feedback: target(shapes of inputs)."""
+        return self.label or f"{self.target}({', '.join(_short(a) for a in self.args)})"
+
+    def judge(self, answer: "Answer") -> str | None:
+        """None when the answer is right, else what differed."""
+        if self.raises is not None:
+            want = self.raises if isinstance(self.raises, str) else self.raises.__name__
+            if answer.ok:
+                return f"expected {want} to be raised, but the call returned {wire.describe(answer.out)}"
+            if want not in answer.mro:
+                return f"expected {want}, got {answer.error}: {answer.message}"
+            return self.check(answer) if self.check else None
+        if not answer.ok:
+            return f"raised {answer.error}: {answer.message}"
+        if self.kind is not None and (problem := _kind(answer.out, self.kind)):
+            return problem
+        expect = self.expect(answer) if callable(self.expect) else self.expect
+        if expect is not None or not callable(self.check):
+            if problem := compare(answer.out, plain(expect), self.atol, self.rtol, "output", self.dtype):
+                return problem
+        for i, want in zip(self.grad, self.expect_grad):
+            got = answer.grads[self.grad.index(i)] if answer.grads else None
+            if want is None:
+                if got is not None and np.any(np.asarray(got) != 0):
+                    return f"a gradient reaches argument {i}, which must be cut off (detach / no_grad)"
+                continue
+            if got is None:
+                return f"no gradient reaches argument {i}"
+            if problem := compare(got, plain(want), self.atol, self.rtol, f"gradient wrt argument {i}"):
+                return problem
+        for i, want in zip(self.state_of, self.expect_state):
+            got = answer.states[self.state_of.index(i)] if answer.states else None
+            if problem := compare(got, plain(want), self.atol, self.rtol, f"parameters of argument {i} after the call"):
+                return problem
+        return self.check(answer) if self.check else None
+
+
+class New(Call):
+    """Build `target(*args, **kwargs)` (a class) under `seed`, optionally load `state`, call `method(*inputs)`.
+
+    The answer's `params` holds the instance's state dict as data, so `expect` can be a function of it
+    (`lambda a: reference_forward(a.params, x)`): the reference then runs on the student's own weights.
+    """
+
+    seed: int = 0
+    state: Any = None
+    inputs: tuple = ()
+    method: str = "forward"
+    grad_inputs: tuple[int, ...] = ()
+    op = "new"
+
+    def __init__(self, target: str, *args: Any, **options: Any):
+        for name in ("seed", "state", "inputs", "method", "grad_inputs"):
+            setattr(self, name, options.pop(name, getattr(New, name)))
+        super().__init__(target, *args, **options)
+
+    def request(self) -> dict:
+        req = super().request()
+        req.update(seed=int(self.seed), inputs=wire.to_plain(list(self.inputs)), method=self.method,
+                   grad_inputs=list(self.grad_inputs))
+        if self.state is not None:
+            req["state"] = wire.to_plain(dict(self.state))
+        return req
+
+    def judge(self, answer: "Answer") -> str | None:
+        # gradients of a New are with respect to its inputs
+        self.grad = tuple(self.grad_inputs)
+        return super().judge(answer)
+
+    def describe(self) -> str:
+        return self.label or f"{self.target}(...).{self.method}({', '.join(_short(a) for a in self.inputs)})"
+
+
+class Value(Call):
+    """Read a global's value from the notebook (e.g. a chosen hyper-parameter)."""
+
+    op = "value"
+
+
+@dataclass
+class Answer:
+    """What the kernel answered, decoded to plain data (nothing in it is an object of the student's)."""
+
+    ok: bool
+    out: Any = None
+    grads: list | None = None
+    states: list | None = None
+    params: dict | None = None
+    error: str = ""
+    mro: list[str] = field(default_factory=list)
+    message: str = ""
+
+    @classmethod
+    def from_wire(cls, raw: dict) -> "Answer":
+        """Decode the kernel's JSON answer (WireError when it is not one)."""
+        if not isinstance(raw, dict) or type(raw.get("ok")) is not bool:
+            raise wire.WireError("the answer is not an answer object")
+        if not raw["ok"]:
+            mro = raw.get("mro") if isinstance(raw.get("mro"), list) else []
+            return cls(False, error=str(raw.get("error", "?"))[:100], mro=[str(m)[:100] for m in mro[:50]],
+                       message=str(raw.get("message", ""))[:500])
+        get = lambda k: wire.from_plain(raw[k]) if k in raw else None  # noqa: E731
+        return cls(True, out=get("out"), grads=get("grads"), states=get("states"), params=get("params"))
+
+
+# ---------------------------------------------------------------- comparison
+
+def plain(value: Any) -> Any:
+    """A reference value as the kernel's answer would decode (tensors -> wire.Array)."""
+    return wire.from_plain(wire.to_plain(value))
+
+
+def compare(got: Any, want: Any, atol: float, rtol: float, where: str = "output", dtype: bool = False) -> str | None:
+    """None when `got` matches `want` (decoded plain data on both sides), else the first difference."""
+    if isinstance(want, np.ndarray):
+        if not isinstance(got, np.ndarray):
+            if want.ndim == 0 and isinstance(got, (int, float)) and not isinstance(got, bool):
+                got = np.asarray(float(got))
+            else:
+                return f"{where}: expected a {wire.describe(want)}, got {wire.describe(got)}"
+        if getattr(want, "tensor", False) and not getattr(got, "tensor", False):
+            return f"{where}: expected a torch.Tensor, got a NumPy array"
+        if got.shape != want.shape:
+            return f"{where}: expected shape {tuple(want.shape)}, got {tuple(got.shape)}"
+        if dtype and got.dtype != want.dtype:
+            return f"{where}: expected dtype {want.dtype.name}, got {got.dtype.name}"
+        if got.dtype == bool or want.dtype == bool:
+            bad = np.asarray(got, bool) != np.asarray(want, bool)
+            if bad.any():
+                idx = tuple(int(i) for i in np.argwhere(bad)[0])
+                return f"{where}: {int(bad.sum())} of {bad.size} entries differ, first at {idx}"
+            return None
+        g, w = np.asarray(got, np.float64), np.asarray(want, np.float64)
+        if not np.isfinite(g).all() and not (np.isnan(g) == np.isnan(w)).all():
+            return f"{where}: {int((~np.isfinite(g)).sum())} entries are nan or inf"
+        err = np.abs(g - w)
+        bad = ~(err <= atol + rtol * np.abs(w)) & ~((g == w) | (np.isnan(g) & np.isnan(w)))
+        if bad.any():
+            idx = tuple(int(i) for i in np.argwhere(bad)[0])
+            return (f"{where}: {int(bad.sum())} of {bad.size} entries differ; first at {idx}: got {g[idx]:.6g}, "
+                    f"expected {w[idx]:.6g} (max abs difference {np.nanmax(err):.3g}, allowed {atol:g} + {rtol:g}*|expected|)")
+        return None
+    if isinstance(want, bool) or want is None or isinstance(want, str):
+        return None if type(got) is type(want) and got == want else f"{where}: expected {want!r}, got {_show(got)}"
+    if isinstance(want, (int, float)):
+        if isinstance(got, bool) or not isinstance(got, (int, float, np.ndarray)):
+            return f"{where}: expected a number, got {wire.describe(got)}"
+        if isinstance(got, np.ndarray):
+            if got.size != 1:
+                return f"{where}: expected a number, got {wire.describe(got)}"
+            got = float(got.reshape(()))
+        if isinstance(want, int) and isinstance(got, int):
+            return None if got == want else f"{where}: expected {want}, got {got}"
+        if not abs(got - want) <= atol + rtol * abs(want):
+            return f"{where}: expected {want:.6g}, got {got:.6g} (difference {abs(got - want):.3g})"
+        return None
+    if isinstance(want, (list, tuple)):
+        if not isinstance(got, (list, tuple)):
+            return f"{where}: expected a {type(want).__name__} of length {len(want)}, got {wire.describe(got)}"
+        if len(got) != len(want):
+            return f"{where}: expected length {len(want)}, got {len(got)}"
+        for i, (g, w) in enumerate(zip(got, want)):
+            if problem := compare(g, w, atol, rtol, f"{where}[{i}]", dtype):
+                return problem
+        return None
+    if isinstance(want, dict):
+        if not isinstance(got, dict):
+            return f"{where}: expected a dict, got {wire.describe(got)}"
+        if set(got) != set(want):
+            return f"{where}: expected keys {sorted(want)}, got {sorted(got)[:20]}"
+        for k in want:
+            if problem := compare(got[k], want[k], atol, rtol, f"{where}[{k!r}]", dtype):
+                return problem
+        return None
+    raise TypeError(f"cannot compare with a reference of type {type(want).__name__}")
+
+
+def _kind(value: Any, kind: str) -> str | None:
+    """A failure message when the decoded value is not of the required kind."""
+    ok = {"int": type(value) is int, "float": type(value) is float, "bool": type(value) is bool,
+          "tensor": isinstance(value, np.ndarray) and getattr(value, "tensor", False),
+          "array": isinstance(value, np.ndarray) and not getattr(value, "tensor", False),
+          "list": type(value) is list, "tuple": type(value) is tuple}[kind]
+    return None if ok else f"output: expected a Python {kind}, got {wire.describe(value)}"
+
+
+def _show(value: Any) -> str:
+    """A short repr of a decoded value."""
+    text = repr(value)
+    return text if len(text) <= 80 else wire.describe(value)
+
+
+def _short(value: Any) -> str:
+    """An input as it reads in feedback: shapes for arrays, the value for small scalars."""
+    if hasattr(value, "shape") and getattr(value, "ndim", 0) > 0:
+        return "<" + "x".join(str(n) for n in value.shape) + ">"
+    if isinstance(value, dict) and "__module__" in value:
+        return "<model>"
+    text = repr(value.item() if hasattr(value, "item") else value)
+    return text if len(text) <= 30 else type(value).__name__
+
+
+# ---------------------------------------------------------------- the suite of one assignment
+
+@dataclass
+class Case:
+    """One hidden case: a function of a seeded rng returning a Call (or a list of Calls)."""
+
+    grade_id: str
+    name: str
+    build: Callable[[np.random.Generator], Call | list[Call]]
+    draws: int = 1
+    weight: float = 1.0
+
+
+@dataclass
+class Rule:
+    """A part must be written without some library names; checked on the submitted source, not in the kernel."""
+
+    grade_id: str
+    forbid: tuple[str, ...]
+    why: str
+
+
+class Suite:
+    """The hidden cases and rules of one assignment, keyed by the grade_id of the test cell they score."""
+
+    def __init__(self, assignment: str):
+        self.assignment, self.cases, self.rules = assignment, [], []
+
+    def case(self, grade_id: str, *, draws: int = 1, weight: float = 1.0, name: str | None = None):
+        """Decorator: register a case function `fn(rng) -> Call | list[Call]` for the test cell `grade_id`."""
+        def register(fn):
+            case_name = name or fn.__name__
+            if any(c.name == case_name for c in self.cases):
+                raise ValueError(f"two cases are named {case_name!r}")
+            self.cases.append(Case(grade_id, case_name, fn, draws, weight))
+            return fn
+        return register
+
+    def rule(self, grade_id: str, forbid: list[str] | tuple[str, ...], why: str) -> None:
+        """Register a "without X" rule for the part scored by `grade_id`."""
+        self.rules.append(Rule(grade_id, tuple(forbid), why))
+
+    def grade_ids(self) -> list[str]:
+        """Test cells that have cases, in the order they were registered."""
+        return list(dict.fromkeys(c.grade_id for c in self.cases))
+
+    def draw(self, run_seed: int) -> list[tuple[Case, int, list[Call]]]:
+        """Every (case, draw, calls), with inputs drawn from the secret run seed."""
+        out = []
+        for case in self.cases:
+            for k in range(case.draws):
+                rng = np.random.default_rng([run_seed, zlib.crc32(case.name.encode()), k])
+                calls = case.build(rng)
+                out.append((case, k, calls if isinstance(calls, list) else [calls]))
+        return out
+
+
+def load_suite(path: Path) -> Suite:
+    """Import a hidden-case file and return its SUITE."""
+    spec = importlib.util.spec_from_file_location(f"course_cases_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError(f"no hidden-case file at {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    suite = getattr(module, "SUITE", None)
+    if not isinstance(suite, Suite):
+        raise TypeError(f"{path} must define SUITE = Suite(...)")
+    return suite
+
+
+# ---------------------------------------------------------------- static rules on the submitted source
+
+def names_used(source: str) -> set[str]:
+    """Every identifier a cell's source mentions: names, attributes, imported names (before `as`), and
+    identifier-like words inside string literals (so getattr(F, "max_unpool2d") counts)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set(_words(source))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            found.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            found.add(node.attr)
+        elif isinstance(node, ast.alias):
+            found.update(node.name.split("."))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)) and getattr(node, "module", None):
+            found.update(node.module.split("."))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            found.update(_words(node.value))
+    return found
+
+
+def _words(text: str) -> list[str]:
+    """Identifier-like words of a text."""
+    import re
+
+    return re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)
+
+
+def rule_violations(rules: list[Rule], student_sources: list[str]) -> dict[str, str]:
+    """grade_id -> message for every rule the student's code breaks."""
+    used: set[str] = set()
+    for src in student_sources:
+        used |= names_used(src)
+    out = {}
+    for rule in rules:
+        hit = sorted(n for n in rule.forbid if n in used)
+        if hit:
+            out[rule.grade_id] = f"{rule.why} Your code mentions {', '.join('`' + h + '`' for h in hit)}."
+    return out
+
+
+# ---------------------------------------------------------------- input helpers for case files
+
+def normal(rng: np.random.Generator, *shape: int, dtype: Any = None):
+    """A torch tensor of standard normals drawn from rng (float32 unless dtype says otherwise)."""
+    import torch
+
+    return torch.from_numpy(rng.standard_normal(shape)).to(dtype or torch.float32)
+
+
+def uniform(rng: np.random.Generator, *shape: int, low: float = 0.0, high: float = 1.0, dtype: Any = None):
+    """A torch tensor of uniforms on [low, high) drawn from rng."""
+    import torch
+
+    return torch.from_numpy(rng.uniform(low, high, shape)).to(dtype or torch.float32)
+
+
+def sequential(layers: list[list], rng: np.random.Generator, scale: float = 0.3, dtype: Any = None):
+    """A small model for both sides: (spec for the kernel, torch module for the reference).
+
+    `layers` uses the names of probe.LAYERS, e.g. [["Flatten"], ["Linear", 784, 6], ["Tanh"]]; weights are
+    drawn from rng. The spec travels as an argument; the kernel builds the same module from it.
+    """
+    import torch
+
+    from .probe import build_module
+
+    model = build_module(layers, None)
+    if dtype is not None:
+        model = model.to(dtype)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(scale * normal(rng, *p.shape, dtype=p.dtype))
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    return {"__module__": layers, "state": state}, model
