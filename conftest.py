@@ -2,10 +2,21 @@
 import os
 from pathlib import Path
 
+import pytest
+
 # Tests and CI never download, and always run the lectures in quick mode (set before any kernel starts).
 os.environ["COURSE_OFFLINE"] = "1"
 os.environ["COURSE_MODE"] = os.environ.get("COURSE_TEST_MODE", "quick")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Hermetic: the embedded digits whatever MNIST caches this machine holds (course_utils.data.SOURCE_ENV).
+os.environ["COURSE_DATA_SOURCE"] = "embedded"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Name the lecture for course_utils.results before nbval starts the notebook's kernel (it inherits os.environ)."""
+    if item.path.suffix == ".ipynb":
+        os.environ["COURSE_LECTURE"] = item.path.stem
 
 
 def pytest_configure(config):

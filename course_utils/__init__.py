@@ -2,6 +2,7 @@
 from .data import Digits, DataError, batches, data_root, embedded_mnist, mnist
 from .device import describe_device, get_device, seed_everything, set_threads
 from .mode import course_mode, is_quick, pick
+from .results import report
 from .plot import interpolation_strip, latent_scatter, lerp, plot_losses, show_grid, show_rows
 from .train import History, Timer, epochs
 
@@ -18,7 +19,7 @@ def setup(seed: int = 0, device: str = "auto") -> "tuple":
 __all__ = [
     "Digits", "DataError", "batches", "data_root", "embedded_mnist", "mnist",
     "describe_device", "get_device", "seed_everything", "set_threads",
-    "course_mode", "is_quick", "pick",
+    "course_mode", "is_quick", "pick", "report",
     "interpolation_strip", "latent_scatter", "lerp", "plot_losses", "show_grid", "show_rows",
     "History", "Timer", "epochs", "setup",
 ]

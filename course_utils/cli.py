@@ -118,6 +118,7 @@ def cmd_lectures(args: argparse.Namespace) -> int:
     rows, failed = [], 0
     for path in notebooks:
         nb = nbformat.read(path, as_version=4)
+        os.environ["COURSE_LECTURE"] = path.stem  # the kernel inherits it: course_utils.results names the lecture
         client = NotebookClient(nb, timeout=args.timeout, kernel_name="python3",
                                 resources={"metadata": {"path": str(path.parent)}})
         start, status = time.perf_counter(), "ok"
@@ -176,6 +177,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("release", help="nbgrader generate_assignment: solutions/ -> assignments/")
     p.add_argument("names", nargs="*", help="assignment names or prefixes (default: all)")
     p.set_defaults(func=cmd_release)
+    from . import workspace
+    from .grader import intake
+
+    intake.add_command(sub)
+    workspace.add_command(sub)
+    from . import results
+
+    results.add_command(sub)
     try:
         from .autograde import add_commands
     except ImportError:

@@ -25,6 +25,17 @@ def is_quick() -> bool:
     return course_mode() == "quick"
 
 
+def _same(quick: object, full: object) -> bool:
+    """True when the two values are equal (numbers, strings, None, tuples); multi-element arrays never compare."""
+    try:
+        return quick is full or bool(quick == full)
+    except (TypeError, ValueError, RuntimeError):  # arrays / tensors: an element-wise == has no single truth value
+        return False
+
+
 def pick(quick: T, full: T) -> T:
-    """Return the quick or the full value for the current mode, e.g. epochs = pick(3, 20)."""
+    """Return the quick or the full value for the current mode, e.g. epochs = pick(3, 20); equal values are refused."""
+    if _same(quick, full):
+        raise ValueError(f"pick({quick!r}, {full!r}) is a no-op: both modes get the same value. Write the constant "
+                         f"{quick!r} directly, or give each mode its own budget (full mode at least as large)")
     return quick if is_quick() else full

@@ -1,4 +1,4 @@
-"""MNIST sources in order (folder, download, embedded), clear errors for bad folders, and the batch iterator."""
+"""MNIST sources in order (folder, download, embedded), the quick-mode budget, clear errors, and the batch iterator."""
 import gzip
 import shutil
 
@@ -7,7 +7,14 @@ import pytest
 import torch
 
 from course_utils import data
-from course_utils.data import DataError, batches, mnist
+from course_utils.data import QUICK_PER_CLASS, SOURCE_ENV, DataError, batches, mnist
+
+
+@pytest.fixture(autouse=True)
+def quick_auto(monkeypatch):
+    """Each test starts in quick mode with no forced source (conftest forces the embedded digits for lectures)."""
+    monkeypatch.setenv("COURSE_MODE", "quick")
+    monkeypatch.delenv(SOURCE_ENV, raising=False)
 
 
 @pytest.fixture(scope="module")
@@ -20,18 +27,40 @@ def _idx(array: np.ndarray, magic: int) -> bytes:
     return header + array.astype(np.uint8).tobytes()
 
 
+def _write_folder(root, images: dict, labels: dict) -> None:
+    """Write a torchvision-format MNIST folder root/MNIST/raw from uint8 arrays keyed by 'train' / 't10k'."""
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for prefix in ("train", "t10k"):
+        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(_idx(images[prefix], 2051))
+        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(_idx(labels[prefix], 2049))
+
+
+def _uint8(x: torch.Tensor) -> np.ndarray:
+    return (x.squeeze(1).numpy() * 255).round().astype(np.uint8)
+
+
 @pytest.fixture(scope="module")
 def mnist_folder(tmp_path_factory, embedded):
     """A complete torchvision-format folder built from the embedded digits (tiled to MNIST's sizes)."""
     root = tmp_path_factory.mktemp("course_data")
-    raw = root / "MNIST" / "raw"
-    raw.mkdir(parents=True)
-    imgs = (embedded.x_train.squeeze(1).numpy() * 255).round().astype(np.uint8)
-    labels = embedded.y_train.numpy().astype(np.uint8)
-    for prefix, count in (("train", 60000), ("t10k", 10000)):
-        idx = np.arange(count) % len(imgs)
-        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(_idx(imgs[idx], 2051))
-        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(_idx(labels[idx], 2049))
+    imgs, labels = _uint8(embedded.x_train), embedded.y_train.numpy().astype(np.uint8)
+    train, test = np.arange(60000) % len(imgs), np.arange(10000) % len(imgs)
+    _write_folder(root, {"train": imgs[train], "t10k": imgs[test]}, {"train": labels[train], "t10k": labels[test]})
+    return root
+
+
+@pytest.fixture(scope="module")
+def shifted_folder(tmp_path_factory, embedded):
+    """A valid folder of 12,000 train / 2,000 test digits: the embedded ones repeated, each copy shifted 1-2 px."""
+    root = tmp_path_factory.mktemp("shifted")
+    images, labels = {}, {}
+    for prefix, x, y, copies in (("train", embedded.x_train, embedded.y_train, 3),
+                                 ("t10k", embedded.x_test, embedded.y_test, 2)):
+        imgs = _uint8(x)
+        images[prefix] = np.concatenate([np.roll(imgs, shift=k, axis=2 - k % 2) for k in range(1, copies + 1)])
+        labels[prefix] = np.tile(y.numpy().astype(np.uint8), copies)
+    _write_folder(root, images, labels)
     return root
 
 
@@ -54,14 +83,16 @@ def test_offline_auto_uses_embedded_and_says_so(tmp_path, capsys, monkeypatch):
     assert data.online() is False
 
 
-def test_folder_is_preferred_and_read_exactly(mnist_folder, embedded):
+def test_folder_is_preferred_and_read_exactly(mnist_folder, embedded, monkeypatch):
+    monkeypatch.setenv("COURSE_MODE", "full")
     d = mnist(root=mnist_folder, verbose=False)
     assert "MNIST folder" in d.source and d.x_train.shape == (60000, 1, 28, 28) and d.x_test.shape == (10000, 1, 28, 28)
     assert torch.allclose(d.x_train[:10], embedded.x_train[:10], atol=1 / 255)
     assert torch.equal(d.y_train[:4000], embedded.y_train)
 
 
-def test_gzipped_folder_reads_too(mnist_folder, tmp_path):
+def test_gzipped_folder_reads_too(mnist_folder, tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_MODE", "full")
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
     for f in (mnist_folder / "MNIST" / "raw").iterdir():
@@ -88,6 +119,66 @@ def test_truncated_file_names_the_file(mnist_folder, tmp_path):
     bad.write_bytes(b"not an idx file at all")
     with pytest.raises(DataError, match="train-images-idx3-ubyte.*bad header"):
         mnist(root=tmp_path)
+
+
+def test_quick_mode_draws_the_same_budget_from_any_source(shifted_folder, embedded, capsys):
+    n_train, n_test = QUICK_PER_CLASS
+    d = mnist(root=shifted_folder)
+    out = capsys.readouterr().out
+    assert d.x_train.shape == embedded.x_train.shape == (10 * n_train, 1, 28, 28)
+    assert d.x_test.shape == embedded.x_test.shape == (10 * n_test, 1, 28, 28)
+    assert torch.bincount(d.y_train).tolist() == [n_train] * 10 and torch.bincount(d.y_test).tolist() == [n_test] * 10
+    assert "MNIST folder" in d.source and "12,000 train / 2,000 test" in out and "4,000 train / 1,000 test" in out
+    assert "per class" in d.budget and "seed 0" in d.budget and d.budget in out
+    again = mnist(root=shifted_folder, verbose=False)
+    assert torch.equal(again.x_train, d.x_train) and torch.equal(again.y_test, d.y_test)
+    other = mnist(root=shifted_folder, seed=1, verbose=False)
+    assert not torch.equal(other.x_train, d.x_train), "the subset is drawn with the seed"
+    # the draw mixes the shifted copies (it is not the first 4,000 rows) and keeps the source's order
+    assert not torch.equal(d.x_train[:100], data._load_folder(shifted_folder).x_train[:100])
+
+
+def test_quick_mode_keeps_the_embedded_digits_as_they_are(embedded):
+    d = mnist(source="embedded", verbose=False)
+    assert torch.equal(d.x_train, embedded.x_train) and torch.equal(d.y_test, embedded.y_test)
+
+
+def test_full_mode_uses_every_digit_of_a_folder_of_any_size(shifted_folder, monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_MODE", "full")
+    d = mnist(root=shifted_folder)
+    assert d.x_train.shape[0] == 12000 and d.x_test.shape[0] == 2000
+    assert "full mode: all digits" in capsys.readouterr().out
+
+
+def test_bad_folders_are_refused_whatever_their_size(shifted_folder, tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    shutil.copytree(shifted_folder / "MNIST" / "raw", raw)
+    bad = raw / "train-images-idx3-ubyte"
+    good = bad.read_bytes()
+    bad.write_bytes(good[:-784])  # one image short of what the header promises
+    with pytest.raises(DataError, match="train-images-idx3-ubyte.*truncated"):
+        mnist(root=tmp_path)
+    bad.write_bytes(good[:4] + (11999).to_bytes(4, "big") + good[8:-784])  # a valid file, one image fewer than labels
+    with pytest.raises(DataError, match="11,999 train images but 12,000 labels"):
+        mnist(root=tmp_path)
+
+
+def test_quick_budget_needs_enough_digits_of_each_class(tmp_path, embedded):
+    keep = embedded.y_train != 3
+    imgs, labels = _uint8(embedded.x_train[keep]), embedded.y_train[keep].numpy().astype(np.uint8)
+    _write_folder(tmp_path, {"train": imgs, "t10k": _uint8(embedded.x_test)},
+                  {"train": labels, "t10k": embedded.y_test.numpy().astype(np.uint8)})
+    with pytest.raises(DataError, match="0 digits of class 3.*COURSE_MODE=full"):
+        mnist(root=tmp_path)
+
+
+def test_source_switch_forces_the_embedded_digits_over_a_cache(mnist_folder, monkeypatch):
+    monkeypatch.setenv(SOURCE_ENV, "embedded")
+    assert "embedded" in mnist(root=mnist_folder, verbose=False).source
+    assert "MNIST folder" in mnist(root=mnist_folder, source="folder", verbose=False).source  # an argument wins
+    monkeypatch.setenv(SOURCE_ENV, "cache")
+    with pytest.raises(ValueError, match="COURSE_DATA_SOURCE='cache'.*embedded"):
+        mnist(root=mnist_folder)
 
 
 def test_failed_download_falls_back_loudly(tmp_path, capsys, monkeypatch):

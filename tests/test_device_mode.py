@@ -81,3 +81,12 @@ def test_mode_default_follows_the_hardware(monkeypatch):
     assert mode.course_mode() == "full"
     monkeypatch.setattr(mode, "_cuda_available", lambda: False)
     assert mode.course_mode() == "quick"
+
+
+def test_pick_refuses_a_no_op(monkeypatch):
+    monkeypatch.setenv("COURSE_MODE", "quick")
+    for quick, full in ((20, 20), (None, None), (0.5, 0.5), ("adam", "adam"), ((1, 2), (1, 2))):
+        with pytest.raises(ValueError, match="no-op.*each mode its own budget"):
+            mode.pick(quick, full)
+    assert mode.pick(None, 1000) is None and mode.pick((1, 2), (1, 3)) == (1, 2)
+    assert torch.equal(mode.pick(torch.zeros(3), torch.zeros(3)), torch.zeros(3))  # tensors are not compared
