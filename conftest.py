@@ -20,13 +20,15 @@ def pytest_runtest_setup(item):
 
 
 def pytest_configure(config):
-    """Temp folders under build/pytest-tmp, not the shared /tmp/pytest-of-<user>.
+    """Temp folders under build/pytest-of-<user>/pytest-N, not the shared /tmp/pytest-of-<user>.
 
     pytest refuses a /tmp/pytest-of-<user> owned by another uid (a machine where something changed its
-    owner makes every tmp_path test error at setup); a folder inside the checkout is ours alone.
-    `--basetemp` on the command line still wins.
+    owner makes every tmp_path test error at setup); a folder inside the checkout is ours alone. The root is
+    set with PYTEST_DEBUG_TEMPROOT, not --basetemp: pytest wipes a fixed --basetemp when a session starts,
+    which deleted the temp files of any other pytest run in the same checkout, while numbered pytest-N
+    folders are made and cleaned with locks. `--basetemp` on the command line still wins.
     """
-    if config.option.basetemp is None:
-        base = Path(__file__).resolve().parent / "build" / "pytest-tmp"
-        base.parent.mkdir(exist_ok=True)  # pytest creates basetemp itself, but not its parent (a fresh clone)
-        config.option.basetemp = str(base)
+    config.addinivalue_line("markers", "slow: takes more than a few seconds (deselect with -m 'not slow')")
+    build = Path(__file__).resolve().parent / "build"
+    build.mkdir(exist_ok=True)  # pytest creates its folders below the root, but not the root (a fresh clone)
+    os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", str(build))

@@ -177,9 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("release", help="nbgrader generate_assignment: solutions/ -> assignments/")
     p.add_argument("names", nargs="*", help="assignment names or prefixes (default: all)")
     p.set_defaults(func=cmd_release)
-    from . import results
+    from . import checkpoints, results
 
     results.add_command(sub)
+    checkpoints.add_command(sub)
     try:
         from .autograde import add_commands
     except ImportError:
