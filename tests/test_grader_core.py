@@ -138,3 +138,41 @@ def test_gradient_probe_and_cut_gradient():
     assert "no gradient" in ok.judge(ask_cut(ok.request()))
     assert "cut off" in cut.judge(ask_flow(cut.request()))
     assert cut.judge(ask_cut(cut.request())) is None
+
+
+def test_no_loops_rule_follows_helpers_aliases_and_wrappers():
+    suite = Suite("x")
+    suite.rule("t", [], "No Python loops over boxes.", no_loops_in=["giou"])
+    vectorised = "def giou(a, b):\n    return (a[:, None] - b[None]).abs().sum(-1)\n"
+    assert rule_violations(suite.rules, [vectorised, "def other(x):\n    return [v for v in x]\n"]) == {}
+    cases = {
+        "def giou(a, b):\n    out = []\n    for i in range(len(a)):\n        out.append(a[i])\n    return out\n": "a for loop in `giou`",
+        "def giou(a, b):\n    return torch.stack([pair(x, b) for x in a])\n": "a list comprehension in `giou`",
+        "def helper(a):\n    while a:\n        a = a[1:]\n\ndef giou(a, b):\n    return helper(a)\n": "a while loop in `helper` (reached from `giou`)",
+        "def slow(a, b):\n    return sum(x for x in a)\n\ngiou = functools.partial(slow)\n": "a generator expression in `slow` (reached from `giou`)",
+        "def giou(a, b):\n    return list(map(f, a))\n": "a call of `map` in `giou`",
+    }
+    for src, want in cases.items():
+        msg = rule_violations(suite.rules, [src])["t"]
+        assert msg.startswith("No Python loops over boxes.") and want in msg, (src, msg)
+
+
+def test_peek_lets_a_later_call_accept_the_students_own_dependency():
+    from course_utils.grader.cases import Peek, matches_any
+
+    x = torch.randn(4, dtype=torch.float64)
+    seen: dict = {}
+    peek = Peek("inner", x, store=seen)
+    ask = local_ask({"inner": lambda t: t + 1.0, "outer": lambda t: 2 * (t + 1.0)})    # inner is wrong (+1)
+
+    def outer_check(answer):
+        own = seen["answer"].out if seen["answer"].ok else None
+        return matches_any(answer.out, [2 * x, None if own is None else 2 * torch.from_numpy(np.asarray(own))], 1e-12, 0)
+
+    outer = Call("outer", x, check=outer_check)
+    assert peek.judge(ask(peek.request())) is None and seen["answer"].ok
+    assert outer.judge(ask(outer.request())) is None                       # right for its own inner
+    wrong = local_ask({"inner": lambda t: t + 1.0, "outer": lambda t: 3 * t})
+    peek.judge(wrong(peek.request()))
+    assert "differ" in outer.judge(wrong(outer.request()))                 # right for neither
+    assert matches_any(plain(x), [None, x], 0, 0) is None

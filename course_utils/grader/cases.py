@@ -171,6 +171,23 @@ class Value(Call):
     op = "value"
 
 
+class Peek(Call):
+    """Ask for a value a later Call's reference depends on; never scored (its Answer lands in `store`).
+
+    For a part that calls another of the student's functions: peek at what the student's own dependency
+    returns, and let the later Call accept the output computed from it as well as the reference (`matches_any`),
+    so that a bug in the dependency costs only the dependency's part.
+    """
+
+    def __init__(self, target: str, *args: Any, store: dict, **options: Any):
+        super().__init__(target, *args, **options)
+        self.store = store
+
+    def judge(self, answer: "Answer") -> str | None:
+        self.store["answer"] = answer
+        return None
+
+
 @dataclass
 class Answer:
     """What the kernel answered, decoded to plain data (nothing in it is an object of the student's)."""
@@ -269,6 +286,13 @@ def compare(got: Any, want: Any, atol: float, rtol: float, where: str = "output"
     raise TypeError(f"cannot compare with a reference of type {type(want).__name__}")
 
 
+def matches_any(got: Any, wants: list, atol: float, rtol: float, where: str = "output") -> str | None:
+    """None when `got` matches one of the references `wants` (None entries skipped), else how it differs from the first."""
+    wants = [w for w in wants if w is not None]
+    problems = [compare(got, plain(w), atol, rtol, where) for w in wants]
+    return None if any(p is None for p in problems) else problems[0]
+
+
 def _kind(value: Any, kind: str) -> str | None:
     """A failure message when the decoded value is not of the required kind."""
     ok = {"int": type(value) is int, "float": type(value) is float, "bool": type(value) is bool,
@@ -314,6 +338,7 @@ class Rule:
     grade_id: str
     forbid: tuple[str, ...]
     why: str
+    no_loops_in: tuple[str, ...] = ()
 
 
 class Suite:
@@ -332,9 +357,11 @@ class Suite:
             return fn
         return register
 
-    def rule(self, grade_id: str, forbid: list[str] | tuple[str, ...], why: str) -> None:
-        """Register a "without X" rule for the part scored by `grade_id`."""
-        self.rules.append(Rule(grade_id, tuple(forbid), why))
+    def rule(self, grade_id: str, forbid: list[str] | tuple[str, ...], why: str,
+             no_loops_in: list[str] | tuple[str, ...] = ()) -> None:
+        """Register a "without X" rule for the part scored by `grade_id`; `no_loops_in` names functions that
+        (with every function of the student's they call) may hold no Python loop or comprehension."""
+        self.rules.append(Rule(grade_id, tuple(forbid), why, tuple(no_loops_in)))
 
     def grade_ids(self) -> list[str]:
         """Test cells that have cases, in the order they were registered."""
@@ -405,7 +432,50 @@ def rule_violations(rules: list[Rule], student_sources: list[str]) -> dict[str, 
         hit = sorted(n for n in rule.forbid if n in used)
         if hit:
             out[rule.grade_id] = f"{rule.why} Your code mentions {', '.join('`' + h + '`' for h in hit)}."
+        elif rule.no_loops_in and (loops := loops_in(rule.no_loops_in, student_sources)):
+            out[rule.grade_id] = f"{rule.why} Your code has {loops[0]}."
     return out
+
+
+_LOOPS = {ast.For: "a for loop", ast.AsyncFor: "a for loop", ast.While: "a while loop", ast.ListComp: "a list comprehension",
+          ast.SetComp: "a set comprehension", ast.DictComp: "a dict comprehension", ast.GeneratorExp: "a generator expression"}
+_LOOP_CALLS = ("map", "filter", "vectorize", "frompyfunc", "apply_", "starmap")
+
+
+def loops_in(names: tuple[str, ...], student_sources: list[str]) -> list[str]:
+    """Python loops inside the named functions and every function of the student's they reach by name (calls,
+    module-level aliases and wrappers `f = partial(g)`, functions passed as arguments), e.g.
+    ["a for loop in `helper` (reached from `giou`), line 3"]."""
+    defs: dict[str, list[ast.AST]] = {}
+    for src in student_sources:
+        try:
+            tree = ast.parse(src)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                defs.setdefault(node.name, []).append(node)
+        for node in tree.body:                                                  # module level: aliases, wrappers
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                defs.setdefault(node.targets[0].id, []).append(node.value)
+    found, seen, todo = [], set(), [(n, n) for n in names]
+    while todo:
+        name, root = todo.pop(0)
+        if name in seen:
+            continue
+        seen.add(name)
+        where = f"`{name}`" + ("" if name == root else f" (reached from `{root}`)")
+        for body in defs.get(name, []):
+            for node in ast.walk(body):
+                if type(node) in _LOOPS:
+                    found.append(f"{_LOOPS[type(node)]} in {where}, line {node.lineno}")
+                elif isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) in _LOOP_CALLS:
+                    found.append(f"a call of `{getattr(node.func, 'id', getattr(node.func, 'attr', ''))}` in {where}")
+                if isinstance(node, (ast.Name, ast.Attribute)):
+                    ref = node.id if isinstance(node, ast.Name) else node.attr
+                    if ref in defs and ref not in seen:
+                        todo.append((ref, root))
+    return found
 
 
 # ---------------------------------------------------------------- input helpers for case files
