@@ -181,6 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     results.add_command(sub)
     checkpoints.add_command(sub)
+    from . import site
+
+    site.add_command(sub)
     try:
         from .autograde import add_commands
     except ImportError:

@@ -24,7 +24,7 @@ def conda_requirements() -> dict[str, str]:
         if line.startswith("dependencies:"):
             in_deps = True
             continue
-        m = re.match(r"^  - ([^:]+)$", line)
+        m = re.match(r"^  - ([^:]+)$", line) or re.match(r"^      - ([^-#][^#]*?)\s*(?:#.*)?$", line)  # or PyPI-only
         if in_deps and m:
             name, bounds = _split(m.group(1))
             deps[CONDA_NAMES.get(name, name)] = bounds
