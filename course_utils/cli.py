@@ -177,6 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("release", help="nbgrader generate_assignment: solutions/ -> assignments/")
     p.add_argument("names", nargs="*", help="assignment names or prefixes (default: all)")
     p.set_defaults(func=cmd_release)
+    from . import workspace
+    from .grader import intake
+
+    intake.add_command(sub)
+    workspace.add_command(sub)
     from . import checkpoints, results
 
     results.add_command(sub)
