@@ -189,12 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
     from . import site
 
     site.add_command(sub)
-    try:
-        from .autograde import add_commands
-    except ImportError:
-        add_commands = None
-    if add_commands is not None:
-        add_commands(sub)
+    from .grader.commands import add_commands
+
+    add_commands(sub)
     return parser
 
 
