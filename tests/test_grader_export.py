@@ -2,17 +2,17 @@
 import argparse
 import csv
 import json
-import os
 import re
 import shlex
-import shutil
 import sys
 from pathlib import Path
 
 import pytest
-from nbgrader.api import Gradebook
 
-from course_utils.grader import export
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import gradebooks as gb  # noqa: E402
+
+from course_utils.grader import export  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")  # nbgrader's add_submission
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -41,64 +41,31 @@ def course_export(argv: list[str]) -> int:
 
 @pytest.fixture(scope="module")
 def empty_gradebook(tmp_path_factory) -> Path:
-    """A new gradebook file, made once (nbgrader creates its schema with alembic, seconds per file)."""
-    path = tmp_path_factory.mktemp("gradebook") / "gradebook.db"
-    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]
-    Gradebook("sqlite:///" + str(path)).close()
-    return path
+    """A new gradebook file, made once for the module."""
+    return gb.new_gradebook(tmp_path_factory.mktemp("gradebook") / "gradebook.db")
 
 
 @pytest.fixture()
 def course(tmp_path, monkeypatch, empty_gradebook):
-    """An empty course: config, lectures/, every assignment's release folder, an empty gradebook file."""
-    (tmp_path / "nbgrader_config.py").write_text("c = get_config()\n")
-    (tmp_path / "lectures").mkdir()
-    for name in COURSE:
-        (tmp_path / "assignments" / name).mkdir(parents=True)
+    """A course with every assignment's release folder and an empty gradebook (nothing released in it)."""
+    gb.make_course(tmp_path, empty_gradebook, list(COURSE))
     monkeypatch.setenv("COURSE_ROOT", str(tmp_path))
-    (tmp_path / "grading").mkdir()
-    shutil.copy(empty_gradebook, tmp_path / "grading" / "gradebook.db")
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
 
-def gradebook(root: Path) -> Gradebook:
-    """The course's gradebook, as nbgrader and the formgrader open it."""
-    return Gradebook("sqlite:///" + str(root / "grading" / "gradebook.db"))
-
-
 def release(root: Path, name: str) -> None:
-    """What `course release` leaves in the gradebook: the assignment, its notebook and graded cells."""
-    with gradebook(root) as gb:
-        gb.add_assignment(name)
-        gb.add_notebook(name, name)
-        for cell, points, manual in COURSE[name]:
-            gb.add_grade_cell(cell, name, name, max_score=points, cell_type="markdown" if manual else "code")
-            if manual:
-                gb.add_solution_cell(cell, name, name)
+    """`course release NAME` as the gradebook sees it."""
+    gb.release(root, name, COURSE[name])
 
 
 def autograde(root: Path, name: str, student: str, scores: dict[str, float], status: str = "ok") -> None:
     """What `course grade` leaves: auto scores (manual cells pending) and the student's results record."""
-    with gradebook(root) as gb:
-        gb.update_or_create_student(student)
-        sub = gb.add_submission(name, student)
-        for grade in sub.notebooks[0].grades:
-            if grade.name in scores:
-                grade.auto_score, grade.needs_manual_grade = scores[grade.name], False
-        gb.db.commit()
+    gb.autograde(root, name, student, scores)
     record = root / "grading" / "results" / name / f"{student}.json"
     record.parent.mkdir(parents=True, exist_ok=True)
     record.write_text(json.dumps({"student": student, "assignment": name, "status": status,
                                   "notes": ["kernel restarted once"] if status == "ok*" else [], "cases": []}))
-
-
-def manual_grade(root: Path, name: str, student: str, cell: str, score: float) -> None:
-    """A score typed into the formgrader."""
-    with gradebook(root) as gb:
-        grade = gb.find_grade(cell, name, name, student)
-        grade.manual_score, grade.needs_manual_grade = score, False
-        gb.db.commit()
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -108,7 +75,7 @@ def read_csv(path: Path) -> list[dict]:
 
 def test_before_anything_is_released_it_says_what_to_do(course, capsys):
     assert course_export([]) == 2
-    (course / "grading" / "gradebook.db").unlink()
+    (course / gb.GRADEBOOK).unlink()
     assert course_export([]) == 2
     assert "course release NAME" in capsys.readouterr().out
     assert not (course / "grading" / "final_grades.csv").exists()
@@ -142,7 +109,7 @@ def test_stage_2_manual_grades_after_autograding_update_final_grades(course):
     autograde(course, "a01_autoencoders", "alice", {"test_sizes": 4, "test_unpool": 8})
     assert course_export([]) == 0
     assert read_csv(course / "grading" / "final_grades.csv")[0]["points_sum"] == "12.0"
-    manual_grade(course, "a01_autoencoders", "alice", "derivation", 3)
+    gb.manual_grade(course, "a01_autoencoders", "alice", "derivation", 3)
     autograde(course, "a02_vae", "bob", {"test_elbo": 6, "test_kl": 4})
     assert course_export(["a01_autoencoders"]) == 0
     a01 = read_csv(course / "grading" / "a01_autoencoders_grades.csv")
@@ -159,7 +126,7 @@ def test_stage_3_every_readme_example_works_as_shown(course, capsys):
     for name in COURSE:
         release(course, name)
     autograde(course, "a01_autoencoders", "alice", {"test_sizes": 4, "test_unpool": 8})
-    manual_grade(course, "a01_autoencoders", "alice", "derivation", 4)
+    gb.manual_grade(course, "a01_autoencoders", "alice", "derivation", 4)
     autograde(course, "a02_vae", "alice", {"test_elbo": 6, "test_kl": 4})
     autograde(course, "a03_vq_vae", "alice", {"test_codes": 10})
     autograde(course, "a01_autoencoders", "bob", {"test_sizes": 4, "test_unpool": 0})

@@ -10,17 +10,15 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import os
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import scheme as sc
+from .gradebook import GRADEBOOK, open_gradebook
+from .record import read_record
 
-GRADEBOOK = Path("grading") / "gradebook.db"
 FINAL_CSV = Path("grading") / "final_grades.csv"
-RESULTS = Path("grading") / "results"         # <assignment>/<student>.json, written by `course grade`
 
 
 def grades_csv(root: Path, assignment: str) -> Path:
@@ -43,15 +41,12 @@ class AssignmentScores:
         return sum(self.questions.values())
 
 
-def read_gradebook(db: Path) -> dict[str, AssignmentScores]:
+def read_gradebook(root: Path) -> dict[str, AssignmentScores]:
     """Every assignment in the gradebook with its questions and submissions (empty when there is no gradebook)."""
-    if not db.is_file():
+    if not (root / GRADEBOOK).is_file():
         return {}
-    from nbgrader.api import Gradebook
-
     out = {}
-    with warnings.catch_warnings(), Gradebook("sqlite:///" + str(db)) as gb:
-        warnings.simplefilter("ignore")
+    with open_gradebook(root) as gb:
         for a in gb.assignments:
             s = AssignmentScores(a.name)
             for nb in a.notebooks:
@@ -61,19 +56,15 @@ def read_gradebook(db: Path) -> dict[str, AssignmentScores]:
                     if cell.name in solutions or cell in nb.task_cells:
                         s.manual.add(cell.name)
             for sub in a.submissions:
-                s.table[sub.student_id] = {g.name: None if g.needs_manual_grade else float(g.score)
-                                           for nb in sub.notebooks for g in nb.grades}
+                s.table[sub.student_id] = {g.name: None if g.needs_manual_grade and g.manual_score is None
+                                           else float(g.score) for nb in sub.notebooks for g in nb.grades}
             out[a.name] = s
     return out
 
 
 def record_status(root: Path, assignment: str, student: str) -> tuple[str, str]:
     """(status, reasons) from the student's results record; ('', '') when it was not graded by `course grade`."""
-    path = root / RESULTS / assignment / f"{student}.json"
-    try:
-        rec = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return "", ""
+    rec = read_record(root, assignment, student) or {}
     return str(rec.get("status", "")), "; ".join(map(str, rec.get("notes", [])))
 
 
@@ -152,7 +143,7 @@ def export(root: Path, assignment: str | None = None, scheme_path: Path | None =
     except (ValueError, OSError) as e:
         print(f"course export: {e}")
         return 2
-    books = read_gradebook(root / GRADEBOOK)
+    books = read_gradebook(root)
     course = sorted(p.name for p in (root / RELEASE).iterdir() if p.is_dir()) if (root / RELEASE).is_dir() else []
     if assignment is not None and assignment not in books:
         print(f"course export: {assignment} is not released yet (not in {GRADEBOOK}); run `course release "
