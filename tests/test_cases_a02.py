@@ -1,0 +1,75 @@
+"""a02's hidden cases: BCE computed from probabilities (clamped at -100 nats by PyTorch) loses the stability part,
+and each part is scored on its own (a wrong gaussian_kl or reparameterize costs only its own part, even when
+negative_elbo and the CVAE call it)."""
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from wrong_notebooks import assert_only_part_loses, solution, with_definition  # noqa: E402
+
+from course_utils.cli import course_root
+from course_utils.grader.cases import load_suite
+from course_utils.grader.check import cell_points
+
+NAME = "a02_vae"
+
+BCE_ON_PROBABILITIES = '''
+def negative_elbo(x, logits, mu, logvar, beta=1.0):
+    rec = F.binary_cross_entropy(torch.sigmoid(logits), x, reduction="none").sum(dim=1)
+    kl = gaussian_kl(mu, logvar)
+    return (rec + beta * kl).mean(), rec, kl
+'''
+KL_WITHOUT_MINUS_ONE = '''
+def gaussian_kl(mu, logvar):
+    return 0.5 * (logvar.exp() + mu.pow(2) - logvar).sum(dim=-1)
+'''
+KL_LOG_OF_EXP = '''
+def gaussian_kl(mu, logvar):
+    return 0.5 * (logvar.exp() + mu.pow(2) - 1.0 - torch.log(logvar.exp())).sum(dim=-1)
+'''
+STD_IS_THE_VARIANCE = '''
+def reparameterize(mu, logvar, eps=None):
+    if eps is None:
+        eps = torch.randn_like(mu)
+    return mu + torch.exp(logvar) * eps
+'''
+SAMPLED_STYLE = '''
+def transfer_style(model, x, y_source, y_target):
+    with torch.no_grad():
+        mu, logvar = model.encode(x, y_source)
+        return torch.sigmoid(model.decode(reparameterize(mu, logvar), y_target))
+'''
+
+
+def wrong_notebooks():
+    """name -> (wrong notebook, the parts that must lose points)."""
+    nb = solution(NAME)
+    return {"BCE of sigmoid(logits), clamped at -100": (with_definition(nb, BCE_ON_PROBABILITIES),
+                                                         ["test_negative_elbo_stable_and_grad"]),
+            "gaussian_kl without the -1 (negative_elbo calls it)": (with_definition(nb, KL_WITHOUT_MINUS_ONE),
+                                                                    ["test_kl_values", "test_kl_properties"]),
+            "gaussian_kl takes log(exp(logvar))": (with_definition(nb, KL_LOG_OF_EXP), ["test_kl_properties"]),
+            "reparameterize with sigma^2 for sigma (forward calls it)": (
+                with_definition(nb, STD_IS_THE_VARIANCE), ["test_reparameterize_values", "test_reparameterize_grad"]),
+            "transfer_style samples z": (with_definition(nb, SAMPLED_STYLE), ["test_transfer_style"])}
+
+
+def test_every_test_cell_has_cases():
+    assert sorted(load_suite(course_root() / "cases" / f"{NAME}.py").grade_ids()) == sorted(cell_points(solution(NAME)))
+
+
+def test_stability_cases_use_logits_beyond_the_clamp():
+    """PyTorch's BCE on probabilities clamps log at -100, so logits of +-100 cannot tell it from the right loss."""
+    suite = load_suite(course_root() / "cases" / f"{NAME}.py")
+    for case, _, calls in suite.draw(7):
+        if case.name == "elbo_with_very_confident_logits":
+            assert float(calls[0].args[1].abs().max()) > 150
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("wrong", list(wrong_notebooks()))
+def test_wrong_code_loses_only_its_part(wrong):
+    nb, parts = wrong_notebooks()[wrong]
+    assert_only_part_loses(NAME, nb, parts)
