@@ -27,7 +27,8 @@ def test_every_notebook_starts_with_the_bootstrap_cell(path):
     fix = "run `python -m course_utils.bootstrap` and commit the notebooks (then `course release`)"
     assert first is not None and bootstrap.is_bootstrap(first), f"{path.name}: first code cell is not the bootstrap cell; {fix}"
     assert first.source == bootstrap.cell_source(), f"{path.name}: bootstrap cell is out of date; {fix}"
-    assert first.outputs == [] and first.execution_count is None, f"{path.name}: the bootstrap cell must stay unexecuted"
+    # executed lectures run it too; where the course is installed it prints nothing
+    assert first.outputs == [], f"{path.name}: the bootstrap cell printed something where the course is installed"
     assert sum(bootstrap.is_bootstrap(c) for c in nb.cells) == 1
     if "solutions" in path.parts:
         assert first.metadata["nbgrader"] == {**bootstrap.NBGRADER}
