@@ -46,7 +46,7 @@ class Limits:
     timeout: float = 120.0        # seconds per cell; a probe gets at most min(timeout, score.ASK_TIMEOUT)
     memory: int = 6 << 30         # bytes of address space per kernel
     max_wall: float = 1800.0      # seconds per submission, cells and probes together
-    restarts: int = 3             # kernel restarts per submission; after that the rest scores nothing
+    restarts: int = 5             # kernel restarts per submission; after that the rest scores nothing
     max_output: int = MAX_OUTPUT_CHARS
 
 
@@ -296,6 +296,7 @@ class Runner:
         self.replay: list[int] = []            # cells that ran to an end (ok or error): run again after a restart
         self.dead = False
         self.events: list[str] = []
+        self.killers: set[str] = set()         # functions whose call killed (or wedged) the kernel: not asked again
 
     def left(self) -> float:
         """Seconds left of the submission's wall budget."""
@@ -330,18 +331,17 @@ class Runner:
             if run.status in ("ok", "error"):
                 self.replay.append(i)
             elif run.status == "died" or self.kernel.restarts != before:
-                self.events.append("kernel died" if run.status == "died" else "timeout, kernel restarted")
                 self.fresh(already=self.kernel.restarts != before and self.kernel.alive())
         return runs
 
     def fresh(self, already: bool = False) -> None:
         """A new kernel in a new folder with the cells that ran so far run again; `dead` when restarts are used up."""
         while True:
+            if self.kernel.restarts >= self.limits.restarts + (1 if already else 0):
+                self.dead = True
+                self.events.append(f"gave up after {self.kernel.restarts} kernel restarts")
+                return
             if not already:
-                if self.kernel.restarts >= self.limits.restarts:
-                    self.dead = True
-                    self.events.append(f"gave up after {self.kernel.restarts} kernel restarts")
-                    return
                 try:
                     self.kernel.restart()
                 except Interrupted:
@@ -349,6 +349,7 @@ class Runner:
                 except Exception as e:  # noqa: BLE001 - the student's code cannot reach a fresh start; count it
                     self.log.info("restart failed: %s", e)
                     continue
+                self.log.info("kernel restarted (%d)", self.kernel.restarts)
             already = False
             for i in list(self.replay):
                 before = self.kernel.restarts
@@ -361,9 +362,17 @@ class Runner:
                 return
 
     def ask(self, request: dict) -> Answer:
-        """One probe (the grader's `ask` for score.score); a death restarts the kernel for the next case."""
+        """One probe (the grader's `ask` for score.score); a death restarts the kernel for the next case.
+
+        A function whose call killed the kernel (or ignored the interrupt) is not called again: its later
+        cases fail at once, so one broken function costs one restart, not one per case.
+        """
+        target = str(request.get("target", "?"))
         if self.dead:
             return Answer(False, error="KernelDied", message="the kernel died too often; later cases are not asked")
+        if target in self.killers:
+            return Answer(False, error="KernelDied", message=f"an earlier call of {target} killed the kernel; "
+                                                            "it is not called again")
         if self.left() <= 0:
             return Answer(False, error="Timeout", message="the submission's time limit (--max-wall) was used up")
         if self.stop is not None and self.stop.is_set():
@@ -377,8 +386,9 @@ class Runner:
             raise Interrupted()
         restarted = self.kernel.restarts != before
         if answer.error == "KernelDied" or restarted or not self.kernel.alive():
-            self.events.append(f"kernel died while answering {request.get('target', '?')}"
-                               if not restarted else f"{request.get('target', '?')} ignored the interrupt")
+            self.killers.add(target)
+            self.events.append(f"kernel died in a call of {target}" if not restarted
+                               else f"a call of {target} ignored the interrupt")
             self.fresh(already=restarted and self.kernel.alive())
         return answer
 
