@@ -74,8 +74,8 @@ def graded(generated: Path) -> dict[tuple[str, str], execute.Outcome]:
         return dict(pool.map(run, jobs))
 
 
-def test_there_are_ten_assignments() -> None:
-    assert len(ASSIGNMENTS) == 10, ASSIGNMENTS
+def test_there_are_eleven_assignments() -> None:
+    assert len(ASSIGNMENTS) == 11, ASSIGNMENTS
 
 
 @pytest.mark.slow
