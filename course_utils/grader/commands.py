@@ -108,12 +108,11 @@ def grade_one(course: Course, student: str, limits: execute.Limits, stop: thread
     path = course.submission(student)
     log = student_log(course.root, course.name, student)
     try:
-        data = path.read_bytes() if path.is_file() and not path.is_symlink() else b""
-        if not data and not path.is_file():
-            log.info("no %s", path.name)
+        readable = path.is_file() and not path.is_symlink()
+        data = path.read_bytes() if readable else b""
         outcome = execute.grade_submission(data, course.release, course.suite, limits, course.release_dir, log, stop)
-        if not path.is_file():
-            outcome.notes = [f"notebook {path.name} missing"]
+        if not readable:
+            outcome.notes = [f"no {path.name} in submitted/{student}/{course.name}/"]
         return execute.sha256(data), outcome
     finally:
         for h in list(log.handlers):
