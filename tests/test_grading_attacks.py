@@ -24,7 +24,7 @@ import hostile  # noqa: E402
 from hostile import course_cli, released_copy  # noqa: E402
 
 A = hostile.A01
-LIMITS = ["--timeout", "60", "--memory", "5G", "--jobs", "2"]
+LIMITS = ["--timeout", "30", "--memory", "5G", "--jobs", "2"]
 pytestmark = pytest.mark.slow
 
 
