@@ -26,7 +26,8 @@ def host_server():
 
 def launch(workdir: Path, code: str, *extra: str) -> subprocess.CompletedProcess:
     """Run `python -c code` through the launcher."""
-    return subprocess.run([sys.executable, "-I", sandbox.__file__, "--workdir", str(workdir), *extra, "--",
+    return subprocess.run([sys.executable, "-I", sandbox.__file__, "--workdir", str(workdir), "--memory", str(4 << 30),
+                           *extra, "--",
                            sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
 
 

@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--workdir", required=True)
     p.add_argument("--keep", action="append", default=[])
-    p.add_argument("--memory", type=int, default=6 << 30)
+    p.add_argument("--memory", type=int, required=True, help="bytes of address space (the grader passes its --memory)")
     p.add_argument("--uid", type=int, default=NOBODY, help="the kernel's uid when started as root (default nobody)")
     p.add_argument("--fsize", type=int, default=256 << 20)
     p.add_argument("--cpu", type=int, default=0)
