@@ -18,30 +18,11 @@ from pathlib import Path
 import nbformat
 
 from .cases import Suite, load_suite, rule_violations
+from .execute import cell_points, student_sources  # noqa: F401  (re-exported for the case tests)
 from .score import ASK_TIMEOUT, CaseResult, score, totals
 from .session import Kernel
 
 CELL_TIMEOUT = 120.0
-
-
-def cell_points(release: nbformat.NotebookNode) -> dict[str, float]:
-    """grade_id -> points of every autograded test cell of a notebook."""
-    out = {}
-    for cell in release.cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
-            out[meta["grade_id"]] = float(meta.get("points", 0))
-    return out
-
-
-def student_sources(nb: nbformat.NotebookNode) -> list[str]:
-    """Source of every code cell that is not a locked cell of the release (what the student wrote)."""
-    out = []
-    for cell in nb.cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if cell.cell_type == "code" and not meta.get("locked"):
-            out.append(cell.source)
-    return out
 
 
 def run_suite(suite: Suite, nb: nbformat.NotebookNode, points: dict[str, float], seed: int) -> list[CaseResult]:
