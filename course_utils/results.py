@@ -8,6 +8,10 @@ A lecture guards each headline number with a bound set from the spread it measur
 prints `RESULT | 02_vae | held-out -ELBO (nats) | 115.4 | embedded MNIST, 1,000 test digits |
 <= 125 (3 seeds: 112-118, margin 7) | quick` and raises ResultError when the value misses the bound.
 `course results` collects these lines from the executed lectures into the README's results table.
+
+Bounds are set where the seed spreads were measured: quick mode on the embedded digits, which is what CI and the
+test command run. In any other run (full mode, or digits from a MNIST folder or download) the value comes from
+another distribution, so the line still prints, with the bound and whether it was met, but the cell goes on.
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ PREFIX = "RESULT"
 SEP = " | "
 LECTURE_ENV = "COURSE_LECTURE"  # set by the runners (`course lectures`, the nbval run in conftest.py) per notebook
 MARKERS = ("<!-- results:start -->", "<!-- results:end -->")
+CALIBRATED = "quick mode on the embedded digits"  # where every bound's seed spread was measured
 HEADER = ("lecture", "result", "value", "measured on", "bound (seed spread, margin)", "mode")
 
 
@@ -87,6 +92,16 @@ def _bound_text(at_most: float | None, at_least: float | None, spread: tuple[flo
     return f"{op} {_fmt(bound)} ({seeds} seeds: {_fmt(lo)}-{_fmt(hi)}, margin {_fmt(margin)})"
 
 
+def _elsewhere() -> str:
+    """'' when this run is where the bounds were set (quick mode, embedded digits); else how it differs, in words."""
+    from . import data  # here, not at the top: the data module imports torch, `course results` does not need it
+
+    differs = [f"{course_mode()} mode"] if course_mode() != "quick" else []
+    if "folder" in data.sources_used():
+        differs.append("on digits from a MNIST folder")
+    return ", ".join(differs)
+
+
 def report(name: str, value: float, *, data: str, spread: tuple[float, float], seeds: int,
            at_most: float | None = None, at_least: float | None = None, lecture: str | None = None) -> float:
     """Print one RESULT line for a headline number and raise ResultError when it misses its bound; return the value.
@@ -102,7 +117,12 @@ def report(name: str, value: float, *, data: str, spread: tuple[float, float], s
     value = float(value)
     bound = at_most if at_most is not None else at_least
     missed = not math.isfinite(value) or (value > at_most if at_most is not None else value < at_least)
-    if missed:
+    elsewhere = _elsewhere()
+    if elsewhere:
+        verdict = "missed" if missed else "met"
+        result = Result(result.lecture, name, result.value, data, f"{bound_text}; {verdict}, not enforced: "
+                        f"this run is {elsewhere}, the bound was set in {CALIBRATED}", result.mode)
+    elif missed:
         raise ResultError(f"{result.lecture}: {name} regressed: {result.value} misses the bound {bound_text} by "
                           f"{_fmt(abs(value - bound)) if math.isfinite(value) else 'a non-finite value'} "
                           f"(measured on {data}, {result.mode} mode)")

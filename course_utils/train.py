@@ -26,12 +26,16 @@ class History(defaultdict):
 
 def epochs(n: int, desc: str = "train", history: History | None = None) -> Iterator[int]:
     """Iterate over epochs with a tqdm bar whose postfix shows the latest values in `history`."""
-    bar = tqdm(range(n), desc=desc, leave=False, mininterval=0.5)
-    for epoch in bar:
-        yield epoch
-        if history:
-            bar.set_postfix({k: f"{v:.4g}" for k, v in history.last().items()}, refresh=False)
-    bar.close()
+    bar = tqdm(total=n, desc=desc, leave=False, mininterval=0.5)
+    try:
+        for epoch in range(n):
+            yield epoch
+            if history:
+                bar.set_postfix({k: f"{v:.4g}" for k, v in history.last().items()}, refresh=False)
+            bar.update(1)
+        bar.refresh()  # the last state is drawn even when the loop ran faster than mininterval
+    finally:
+        bar.close()
 
 
 class Timer:

@@ -2,7 +2,6 @@
 import gzip
 import shutil
 
-import numpy as np
 import pytest
 import torch
 
@@ -22,31 +21,13 @@ def embedded():
     return data.embedded_mnist()
 
 
-def _idx(array: np.ndarray, magic: int) -> bytes:
-    header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
-    return header + array.astype(np.uint8).tobytes()
-
-
-def _write_folder(root, images: dict, labels: dict) -> None:
-    """Write a torchvision-format MNIST folder root/MNIST/raw from uint8 arrays keyed by 'train' / 't10k'."""
-    raw = root / "MNIST" / "raw"
-    raw.mkdir(parents=True)
-    for prefix in ("train", "t10k"):
-        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(_idx(images[prefix], 2051))
-        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(_idx(labels[prefix], 2049))
-
-
-def _uint8(x: torch.Tensor) -> np.ndarray:
-    return (x.squeeze(1).numpy() * 255).round().astype(np.uint8)
-
-
 @pytest.fixture(scope="module")
 def mnist_folder(tmp_path_factory, embedded):
     """A complete torchvision-format folder built from the embedded digits (tiled to MNIST's sizes)."""
     root = tmp_path_factory.mktemp("course_data")
-    imgs, labels = _uint8(embedded.x_train), embedded.y_train.numpy().astype(np.uint8)
-    train, test = np.arange(60000) % len(imgs), np.arange(10000) % len(imgs)
-    _write_folder(root, {"train": imgs[train], "t10k": imgs[test]}, {"train": labels[train], "t10k": labels[test]})
+    train, test = torch.arange(60000) % len(embedded.x_train), torch.arange(10000) % len(embedded.x_train)
+    x, y = embedded.x_train, embedded.y_train
+    data.write_folder(data.Digits(x[train], y[train], x[test], y[test], "tiled"), root)
     return root
 
 
@@ -54,13 +35,13 @@ def mnist_folder(tmp_path_factory, embedded):
 def shifted_folder(tmp_path_factory, embedded):
     """A valid folder of 12,000 train / 2,000 test digits: the embedded ones repeated, each copy shifted 1-2 px."""
     root = tmp_path_factory.mktemp("shifted")
-    images, labels = {}, {}
-    for prefix, x, y, copies in (("train", embedded.x_train, embedded.y_train, 3),
-                                 ("t10k", embedded.x_test, embedded.y_test, 2)):
-        imgs = _uint8(x)
-        images[prefix] = np.concatenate([np.roll(imgs, shift=k, axis=2 - k % 2) for k in range(1, copies + 1)])
-        labels[prefix] = np.tile(y.numpy().astype(np.uint8), copies)
-    _write_folder(root, images, labels)
+
+    def copies(x: torch.Tensor, n: int) -> torch.Tensor:
+        return torch.cat([torch.roll(x, shifts=k, dims=3 - k % 2) for k in range(1, n + 1)])
+
+    e = embedded
+    data.write_folder(data.Digits(copies(e.x_train, 3), e.y_train.repeat(3), copies(e.x_test, 2), e.y_test.repeat(2),
+                                  "shifted"), root)
     return root
 
 
@@ -165,11 +146,17 @@ def test_bad_folders_are_refused_whatever_their_size(shifted_folder, tmp_path):
 
 def test_quick_budget_needs_enough_digits_of_each_class(tmp_path, embedded):
     keep = embedded.y_train != 3
-    imgs, labels = _uint8(embedded.x_train[keep]), embedded.y_train[keep].numpy().astype(np.uint8)
-    _write_folder(tmp_path, {"train": imgs, "t10k": _uint8(embedded.x_test)},
-                  {"train": labels, "t10k": embedded.y_test.numpy().astype(np.uint8)})
+    e = embedded
+    data.write_folder(data.Digits(e.x_train[keep], e.y_train[keep], e.x_test, e.y_test, "no threes"), tmp_path)
     with pytest.raises(DataError, match="0 digits of class 3.*COURSE_MODE=full"):
         mnist(root=tmp_path)
+
+
+def test_written_folder_reads_back_exactly(embedded, tmp_path):
+    data.write_folder(embedded, tmp_path)
+    back = data._load_folder(tmp_path)
+    for name in ("x_train", "y_train", "x_test", "y_test"):
+        assert torch.equal(getattr(back, name), getattr(embedded, name)), name
 
 
 def test_source_switch_forces_the_embedded_digits_over_a_cache(mnist_folder, monkeypatch):

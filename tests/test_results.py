@@ -3,7 +3,7 @@
 import nbformat
 import pytest
 
-from course_utils import results
+from course_utils import data, results
 from course_utils.cli import main
 from course_utils.results import MARKERS, Result, ResultError, collect, report, table
 
@@ -14,6 +14,7 @@ VAE = dict(data="embedded MNIST, 1,000 test digits", at_most=125, spread=(112, 1
 def quick(monkeypatch):
     monkeypatch.setenv("COURSE_MODE", "quick")
     monkeypatch.setenv(results.LECTURE_ENV, "02_vae")
+    monkeypatch.setattr(data, "_used", {"embedded"})  # as after mnist() on the embedded digits
 
 
 def test_report_prints_one_uniform_line(capsys):
@@ -36,6 +37,32 @@ def test_a_missed_bound_fails_and_says_by_how_much(capsys):
     with pytest.raises(ResultError, match="by 0.01"):
         report("accuracy", 0.93, data="d", at_least=0.94, spread=(0.95, 0.96), seeds=3)
     assert "RESULT" not in capsys.readouterr().out, "a failed result prints no line the table could pick up"
+
+
+def test_bounds_are_enforced_only_where_they_were_set(monkeypatch, capsys):
+    """Full mode or a MNIST folder draws other digits or trains longer: the line says met / missed, the cell goes on."""
+    data._used.add("folder")
+    assert report("held-out -ELBO (nats)", 131.2, **VAE) == 131.2
+    line = Result.parse(capsys.readouterr().out.strip())
+    assert line.bound == ("<= 125 (3 seeds: 112-118, margin 7); missed, not enforced: this run is on digits from a "
+                          "MNIST folder, the bound was set in quick mode on the embedded digits")
+    data._used.discard("folder")
+    monkeypatch.setenv("COURSE_MODE", "full")
+    report("held-out -ELBO (nats)", 100, **VAE)
+    line = Result.parse(capsys.readouterr().out.strip())
+    assert "; met, not enforced: this run is full mode," in line.bound and line.mode == "full"
+    monkeypatch.setenv("COURSE_MODE", "quick")
+    with pytest.raises(ResultError):
+        report("held-out -ELBO (nats)", 131.2, **VAE)
+
+
+def test_mnist_records_the_kind_of_source(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "_used", set())
+    e = data.mnist(source="embedded", verbose=False)
+    assert data.sources_used() == {"embedded"}
+    data.write_folder(e, tmp_path)
+    data.mnist(source="folder", root=tmp_path, verbose=False)
+    assert data.sources_used() == {"embedded", "folder"}
 
 
 def test_ill_posed_bounds_are_refused():
