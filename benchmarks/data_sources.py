@@ -13,6 +13,7 @@ copies of the 4,000 training digits, 10 of the 1,000 test digits. Quick mode dra
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import re
@@ -35,11 +36,8 @@ MARKERS = ("<!-- data-benchmark:start -->", "<!-- data-benchmark:end -->")
 
 def shifted(x: torch.Tensor, copies: int) -> torch.Tensor:
     """copies x concatenated, copy k shifted by SHIFTS[k] (zero fill, so no digit wraps around the border)."""
-    out = []
-    for dy, dx in SHIFTS[:copies]:
-        canvas = torch.nn.functional.pad(x, (2, 2, 2, 2))
-        out.append(canvas[..., 2 - dy: 30 - dy, 2 - dx: 30 - dx])
-    return torch.cat(out)
+    canvas = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    return torch.cat([canvas[..., 2 - dy: 30 - dy, 2 - dx: 30 - dx] for dy, dx in SHIFTS[:copies]])
 
 
 def build_folder(root: Path) -> Path:
@@ -94,16 +92,17 @@ def main() -> int:
             met = sum("; met, not enforced" in r.bound for r in lines)
             s_fold = f"ok, {met} of {len(lines)} bounds met"
         ratio = t_fold / t_emb
-        worst = max(worst, ratio) if ratio == ratio else float("inf")
+        worst = float("inf") if math.isnan(ratio) else max(worst, ratio)
         stem = executed.stem if executed else name
         rows.append(f"| `{stem}` | {t_emb:.1f} | {t_fold:.1f} | {ratio:.2f} | {s_emb}, {s_fold} |")
         print(rows[-1], flush=True)
 
+    shown = raw.relative_to(ROOT) if raw.is_relative_to(ROOT) else raw
     table = "\n".join([
         f"Quick mode, `benchmarks/data_sources.py`, {time.strftime('%Y-%m-%d')}: {os.cpu_count()} CPU cores "
         f"({platform.machine()}), PyTorch {torch.__version__}, {torch.get_num_threads()} threads, no GPU; the two runs "
-        f"of a lecture back to back. Folder: `{raw.relative_to(ROOT) if raw.is_relative_to(ROOT) else raw}` with 60,000 train / 10,000 test digits (shifted copies of the "
-        f"embedded digits, since MNIST downloads fail on that machine). Bound: at most {MAX_RATIO}x.",
+        f"of a lecture back to back. Folder: `{shown}` with 60,000 train / 10,000 test digits (shifted "
+        f"copies of the embedded digits, since MNIST downloads fail on that machine). Bound: at most {MAX_RATIO}x.",
         "",
         "| lecture | embedded digits (s) | 60,000-digit folder (s) | ratio | embedded run, folder run (guarded results "
         "within the bounds set on the embedded digits) |",

@@ -113,16 +113,14 @@ def report(name: str, value: float, *, data: str, spread: tuple[float, float], s
         if "|" in text or "\n" in text:
             raise ValueError(f"report(): {label}={text!r} must not contain '|' or a line break")
     bound_text = _bound_text(at_most, at_least, spread, seeds)
-    result = Result(lecture_name(lecture), name, _fmt(float(value)), data, bound_text, course_mode())
     value = float(value)
     bound = at_most if at_most is not None else at_least
     missed = not math.isfinite(value) or (value > at_most if at_most is not None else value < at_least)
     elsewhere = _elsewhere()
-    if elsewhere:
-        verdict = "missed" if missed else "met"
-        result = Result(result.lecture, name, result.value, data, f"{bound_text}; {verdict}, not enforced: "
-                        f"this run is {elsewhere}, the bound was set in {CALIBRATED}", result.mode)
-    elif missed:
+    shown = bound_text if not elsewhere else (f"{bound_text}; {'missed' if missed else 'met'}, not enforced: "
+                                              f"this run is {elsewhere}, the bound was set in {CALIBRATED}")
+    result = Result(lecture_name(lecture), name, _fmt(value), data, shown, course_mode())
+    if missed and not elsewhere:
         raise ResultError(f"{result.lecture}: {name} regressed: {result.value} misses the bound {bound_text} by "
                           f"{_fmt(abs(value - bound)) if math.isfinite(value) else 'a non-finite value'} "
                           f"(measured on {data}, {result.mode} mode)")
