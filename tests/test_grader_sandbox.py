@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import http.server
+import os
 import subprocess
 import sys
 import threading
@@ -80,10 +81,10 @@ def test_sandbox_has_loopback_only_and_no_course_files(tmp_path: Path, host_serv
 @pytest.mark.slow
 def test_kernel_talks_over_ipc_and_restarts_in_a_fresh_folder(tmp_path: Path) -> None:
     """A sandboxed kernel answers over ipc sockets; after a restart, what the student planted is gone."""
-    from course_utils.grader.execute import SandboxKernel
+    from course_utils.grader.execute import Limits, SandboxKernel
 
     base = Path(__import__("tempfile").mkdtemp(prefix="cg-test-"))
-    kernel = SandboxKernel(base, None, 4 << 30)
+    kernel = SandboxKernel(base, None, Limits(memory=4 << 30))
     kernel.start()
     try:
         plant = ("import os\nos.makedirs('course_utils', exist_ok=True)\n"
@@ -103,3 +104,105 @@ def test_kernel_talks_over_ipc_and_restarts_in_a_fresh_folder(tmp_path: Path) ->
         import shutil
 
         shutil.rmtree(base, ignore_errors=True)
+
+
+FORK_HOG = """
+import os, time
+kids = []
+for i in range(4):
+    pid = os.fork()
+    if pid == 0:
+        block = bytearray(700 << 20)
+        for j in range(0, len(block), 4096):
+            block[j] = 1
+        time.sleep(2)
+        os._exit(0)
+    kids.append(pid)
+print("exits", sorted(os.waitstatus_to_exitcode(os.waitpid(k, 0)[1]) for k in kids))
+"""
+DISK_HOG = """
+n = 0
+try:
+    for i in range(100):
+        with open(f"f{i}.bin", "wb") as f:
+            f.write(b"x" * (8 << 20))
+        n += 8
+except OSError as e:
+    print("stopped at", n, "MB:", type(e).__name__)
+"""
+FORK_BOMB = """
+import os, time
+made = 0
+try:
+    for i in range(200):
+        if os.fork() == 0:
+            time.sleep(5)
+            os._exit(0)
+        made += 1
+except OSError as e:
+    print("forks", made, type(e).__name__)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sandbox.cgroup_dirs("probe"), reason="no cgroup hierarchy on this machine")
+def test_limits_hold_for_the_whole_sandbox_not_per_process(tmp_path: Path) -> None:
+    """Four children of 700 MB under a 2 GB sandbox: the sandbox's peak stays at 2 GB and some child is killed;
+    the working folder is a tmpfs of its --disk size; the process count holds for all processes together."""
+    import tempfile
+
+    from course_utils.grader.execute import Limits, SandboxKernel
+
+    base = Path(tempfile.mkdtemp(prefix="cg-test-"))
+    kernel = SandboxKernel(base, None, Limits(memory=2 << 30, disk=64 << 20, pids=40))
+    kernel.start()
+    try:
+        run = kernel.run(FORK_HOG, 120)
+        text = "".join(o.get("text", "") for o in run.outputs)
+        assert run.status == "died" or "-9" in text, text          # the OOM killer took a child (or the kernel)
+        name = kernel.cgroup()
+        assert sandbox.cgroup_peak(name) <= 2 << 30
+        kernel.restart()
+        run = kernel.run(DISK_HOG, 120)
+        text = "".join(o.get("text", "") for o in run.outputs)
+        assert kernel.quota and "stopped at" in text and int(text.split()[2]) <= 64, text
+        run = kernel.run(FORK_BOMB, 120)
+        text = "".join(o.get("text", "") for o in run.outputs)
+        assert "forks" in text and int(text.split()[1]) < 40, text
+    finally:
+        kernel.shutdown()
+        import shutil
+
+        shutil.rmtree(base, ignore_errors=True)
+    assert not any(os.path.exists(d) for d in sandbox.cgroup_dirs(name))
+
+
+@pytest.mark.slow
+def test_the_sandbox_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
+    """Kill the launcher's parent: the launcher and everything in the sandbox are gone (PR_SET_PDEATHSIG)."""
+    import signal
+    import time
+
+    work = tmp_path / "w"
+    work.mkdir()
+    (work / sandbox.MARKER).touch()
+    pidfile = work / "pid"
+    code = f"import os, time\nopen({str(pidfile)!r}, 'w').write(str(os.getpid()))\ntime.sleep(60)"
+    argv = [sys.executable, "-I", sandbox.__file__, "--workdir", str(work), "--memory", str(2 << 30), "--",
+            sys.executable, "-c", code]
+    parent = subprocess.Popen([sys.executable, "-c", "import subprocess, sys, time\n"
+                               f"p = subprocess.Popen({argv!r})\nprint(p.pid, flush=True)\ntime.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    launcher = int(parent.stdout.readline())
+    for _ in range(100):
+        if pidfile.exists() and pidfile.read_text():
+            break
+        time.sleep(0.1)
+    assert pidfile.read_text(), "the sandboxed process did not start"
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    for _ in range(50):
+        if not os.path.exists(f"/proc/{launcher}") or open(f"/proc/{launcher}/stat").read().split()[2] == "Z":
+            break
+        time.sleep(0.1)
+    assert not os.path.exists(f"/proc/{launcher}") or open(f"/proc/{launcher}/stat").read().split()[2] == "Z"

@@ -18,11 +18,11 @@ from pathlib import Path
 import nbformat
 
 from .cases import Suite, load_suite, rule_violations
-from .execute import cell_points, student_sources  # noqa: F401  (re-exported for the case tests)
-from .score import ASK_TIMEOUT, CaseResult, score, totals
+from .execute import Limits, cell_points, student_sources  # noqa: F401  (re-exported for the case tests)
+from .score import CaseResult, score, totals
 from .session import Kernel
 
-CELL_TIMEOUT = 120.0
+LIMITS = Limits()                 # the same per-cell and per-probe timeouts as `course grade`
 
 
 def run_suite(suite: Suite, nb: nbformat.NotebookNode, points: dict[str, float], seed: int) -> list[CaseResult]:
@@ -35,10 +35,10 @@ def run_suite(suite: Suite, nb: nbformat.NotebookNode, points: dict[str, float],
                 meta = cell.get("metadata", {}).get("nbgrader", {})
                 if cell.cell_type != "code" or meta.get("grade"):
                     continue
-                run = kernel.run(cell.source, CELL_TIMEOUT)
+                run = kernel.run(cell.source, LIMITS.timeout)
                 if run.status != "ok":
                     print(f"  cell {i} ({meta.get('grade_id', '?')}): {run.status} {run.ename} {run.evalue[:200]}")
-            return score(suite, lambda req: kernel.ask(req, ASK_TIMEOUT), points, seed,
+            return score(suite, lambda req: kernel.ask(req, LIMITS.ask_timeout), points, seed,
                          rule_violations(suite.rules, student_sources(nb)))
         finally:
             kernel.shutdown()

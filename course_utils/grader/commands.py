@@ -1,73 +1,34 @@
 """`course grade`, `course feedback`, `course export`: the TA's commands over the grader package.
 
 `course grade A [EXPORT]` takes an LMS export through `intake` (or what is already in submitted/), grades
-every student whose submission changed since it was graded (`execute`, one sandboxed kernel per student,
-`--jobs` at a time), and for each student, in the main thread: the gradebook rows in one transaction, the
-autograded notebook, the results record (written last: it marks the student done, keyed by the
-submission's hash), the feedback page. Ctrl-C stops the kernels; students finished so far are kept, the
-ones in progress are thrown away whole, and the same command resumes. At the end the grades table, the
-assignment's CSV and the final grades (`export`).
+every student whose submission changed since it was graded (`unit`: one sealed unit per student, in a child
+process of its own with a sandboxed kernel, `--jobs` at a time), and for each student, in this process: the
+unit's result checked, then the gradebook rows in one transaction, the autograded notebook, the results
+record (written last: it marks the student done, keyed by the submission's hash), the feedback page. A unit
+that fails in any way gives its student an `error` record with the reason and the batch goes on. Ctrl-C
+stops the units; students finished so far are kept, the ones in progress are thrown away whole, and the
+same command resumes. At the end the grades table, the assignment's CSV and the final grades (`export`).
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import contextlib
 import io
-import logging
 import re
 import signal
 import tempfile
-import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime, timezone
 from pathlib import Path
 
 import nbformat
 
-from . import execute, export, gradebook, intake, record, report
-from .cases import Suite, load_suite
+from . import execute, export, gradebook, intake, record, report, unit
+from .unit import Course
 
 JOBS = 1                          # students graded at once (at most one per two cores)
-LIMITS = execute.Limits()         # the defaults of --timeout, --memory, --max-wall
-
-
-class Course:
-    """One assignment of the course as grading needs it: release notebook, hidden cases, folders."""
-
-    def __init__(self, root: Path, assignment: str):
-        self.root, self.name = root, assignment
-        self.release_dir = root / "assignments" / assignment
-        if not self.release_dir.is_dir():
-            raise SystemExit(f"course grade: {assignment} is not released; run `course release {assignment}`")
-        notebooks = sorted(self.release_dir.glob("*.ipynb"))
-        if len(notebooks) != 1:
-            raise SystemExit(f"course grade: {self.release_dir} must hold exactly one notebook, found {len(notebooks)}")
-        self.notebook = notebooks[0].stem
-        self.release = nbformat.read(notebooks[0], as_version=4)
-        cases = root / "cases" / f"{assignment}.py"
-        if not cases.is_file():
-            raise SystemExit(f"course grade: no hidden cases at {cases}; write them (CONTRIBUTING.md, "
-                             "'Hidden cases') and check them with `python -m course_utils.grader.check "
-                             f"{assignment}`")
-        self.suite: Suite = load_suite(cases)
-        try:
-            execute.check_suite(self.suite, self.release)
-            gradebook.require_assignment(root, assignment, self.notebook)
-        except (ValueError, LookupError) as e:
-            raise SystemExit(f"course grade: {e}") from None
-
-    def submission(self, student: str) -> Path:
-        """submitted/<student>/<assignment>/<notebook>.ipynb."""
-        return self.root / "submitted" / student / self.name / f"{self.notebook}.ipynb"
-
-    def students(self) -> list[str]:
-        """Students with a folder in submitted/ for this assignment (symbolic links are never followed)."""
-        base = self.root / "submitted"
-        if not base.is_dir():
-            return []
-        return sorted(d.name for d in base.iterdir() if not d.name.startswith(".") and d.is_dir()
-                      and not d.is_symlink() and (d / self.name).is_dir() and not (d / self.name).is_symlink())
+LIMITS = execute.Limits()         # the defaults of every limit flag
 
 
 def parse_size(text: str) -> int:
@@ -87,56 +48,56 @@ def read_timestamp(folder: Path) -> datetime | None:
         return None
 
 
-def student_log(root: Path, assignment: str, student: str) -> logging.Logger:
-    """grading/logs/<assignment>/<student>.log (the only place the run seed is written)."""
-    path = root / "grading" / "logs" / assignment / f"{student}.log"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    log = logging.getLogger(f"course.grade.{assignment}.{len(student)}.{student.encode().hex()}")
-    log.handlers.clear()
-    log.propagate = False
-    log.setLevel(logging.INFO)
-    handler = logging.FileHandler(path, mode="w", encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-    log.addHandler(handler)
-    return log
-
-
 # ---------------------------------------------------------------- one student
 
-def grade_one(course: Course, student: str, limits: execute.Limits, stop: threading.Event) -> tuple[str, execute.Outcome]:
-    """(submission hash, outcome) of one student; runs in a worker thread, writes nothing but the log."""
-    path = course.submission(student)
-    log = student_log(course.root, course.name, student)
+def finish(course: Course, job: unit.Job, result: dict | None, why: str) -> dict:
+    """Write what one unit delivered, or its error; returns the record written. Never raises for a student.
+
+    A valid result: gradebook rows (one transaction), the inert autograded notebook, the record (last), the
+    feedback page. Anything else, or any failure while writing it: an `error` record with the reason (the
+    gradebook keeps the student's earlier rows), and the student is graded again at the next run.
+    """
+    path = course.submission(job.student)
+    digest = execute.sha256(path.read_bytes()) if path.is_file() and not path.is_symlink() else ""
     try:
-        readable = path.is_file() and not path.is_symlink()
-        data = path.read_bytes() if readable else b""
-        outcome = execute.grade_submission(data, course.release, course.suite, limits, course.release_dir, log, stop)
-        if not readable:
-            outcome.notes = [f"no {path.name} in submitted/{student}/{course.name}/"]
-        return execute.sha256(data), outcome
-    finally:
-        for h in list(log.handlers):
-            h.close()
-            log.removeHandler(h)
-
-
-def finish(course: Course, student: str, digest: str, outcome: execute.Outcome) -> None:
-    """Gradebook rows (one transaction), autograded notebook, results record (last), feedback page."""
-    folder = course.submission(student).parent
-    gradebook.record(course.root, course.name, student, course.notebook, outcome.grades, outcome.comments,
-                     read_timestamp(folder))
-    nb = outcome.notebook if outcome.notebook is not None else course.release
-    record.write_autograded(course.root, course.name, student, course.notebook, nb)
-    record.write_record(course.root, record.make_record(student, course.name, digest, outcome))
-    with contextlib.redirect_stdout(io.StringIO()):
-        report.write_feedback(course.root, course.name, [student])
+        if result is not None and "fatal" in result:
+            raise execute.SandboxError(str(result["fatal"])[:2000])
+        if result is not None and "error" in result:
+            why = f"the grader failed on this submission: {str(result['error'])[:2000]}"
+            result = None
+        if result is not None and (problem := unit.check(result, course, job)):
+            why, result = f"the grader's result was refused: {problem}", None
+        if result is not None and result["record"]["submission_sha256"] != digest:
+            why, result = "the submission changed while it was graded; it is graded again at the next run", None
+        if result is None:
+            rec = unit.failed(job, digest, why)
+            record.write_record(course.root, rec)
+            return rec
+        nb = nbformat.reads(result["notebook"], as_version=4)
+        gradebook.record(course.root, course.name, job.student, course.notebook, result["grades"],
+                         result["comments"], read_timestamp(path.parent))
+        record.write_autograded(course.root, course.name, job.student, course.notebook, nb)
+        record.write_record(course.root, result["record"])
+        rec = result["record"]
+    except execute.SandboxError:
+        raise
+    except Exception as e:  # noqa: BLE001 - writing one student's result must not stop the batch
+        rec = unit.failed(job, digest, f"the result could not be written ({type(e).__name__}: {str(e)[:500]})")
+        record.write_record(course.root, rec)
+        return rec
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            report.write_feedback(course.root, course.name, [job.student])
+    except Exception as e:  # noqa: BLE001 - the grade stands; the page is made again by `course feedback`
+        rec["notes"].append(f"feedback page not written ({type(e).__name__})")
+    return rec
 
 
 def up_to_date(course: Course, student: str) -> bool:
     """The student's record is for exactly the submitted file (and the gradebook holds the submission)."""
     rec = record.read_record(course.root, course.name, student)
     path = course.submission(student)
-    if rec is None or rec.get("status") == "refused" or not path.is_file():
+    if rec is None or rec.get("status") in ("refused", "error") or not path.is_file():
         return False
     return rec.get("submission_sha256") == execute.sha256(path.read_bytes()) and \
         bool(gradebook.auto_scores(course.root, course.name, student))
@@ -195,9 +156,12 @@ def cmd_grade(args: argparse.Namespace) -> int:
     if taken is not None:
         for s in record_refused(course, taken):
             print(f"{s}: refused ({'; '.join(r.reason for r in taken.refused if r.student == s)})")
-    with contextlib.redirect_stdout(io.StringIO()):
-        report.write_feedback(root, course.name)      # students graded before an interrupted run, manual grades since
-    limits = execute.Limits(timeout=args.timeout, memory=args.memory, max_wall=args.max_wall)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            report.write_feedback(root, course.name)  # students graded before an interrupted run, manual grades since
+    except Exception as e:  # noqa: BLE001 - feedback is made again after each student and by `course feedback`
+        print(f"feedback pages not refreshed ({type(e).__name__}: {str(e)[:200]})")
+    limits = execute.Limits(**{f.name: getattr(args, f.name) for f in dataclasses.fields(execute.Limits)})
     status = run_batch(course, todo, limits, max(1, args.jobs))
     if status:
         return status
@@ -205,47 +169,60 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
 
 def run_batch(course: Course, todo: list[str], limits: execute.Limits, jobs: int) -> int:
-    """Grade the students with `jobs` workers; finish each one in this thread; Ctrl-C keeps the finished ones."""
-    stop = threading.Event()
+    """Grade the students, `jobs` units at a time; finish each one here; Ctrl-C keeps the finished ones."""
     old = signal.signal(signal.SIGTERM, _raise_interrupt)
-    pool = ThreadPoolExecutor(jobs)
-    start, done = time.monotonic(), 0
+    pool = unit.LocalPool(jobs)
+    secret = unit.course_secret(course.root)
+    start, done, errors = time.monotonic(), 0, 0
     try:
-        pending: dict[Future, str] = {pool.submit(grade_one, course, s, limits, stop): s for s in todo}
-        while pending:
-            finished, _ = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                student = pending.pop(fut)
+        for student in todo:
+            pool.submit(unit.Job.make(course, student, limits, secret))
+        while pool.busy():
+            for job, result, why in pool.finished(timeout=1.0):
                 try:
-                    digest, outcome = fut.result()
+                    rec = finish(course, job, result, why)
                 except execute.SandboxError as e:
                     raise SystemExit(f"course grade: {e}\n(the sandbox needs mount, PID and network namespaces: "
                                      "see the README, 'How untrusted code is run')") from None
-                finish(course, student, digest, outcome)
                 done += 1
-                total = sum(r.points for r in outcome.cases)
-                full = sum(r.max_points for r in outcome.cases)
-                print(f"[{done}/{len(todo)}] {student}: {total:g}/{full:g} {outcome.status} in {outcome.seconds:.1f} s"
-                      + (f"; {'; '.join(outcome.notes)}" if outcome.notes else ""), flush=True)
+                errors += rec["status"] == "error"
+                total = sum(c["points"] for c in rec["cases"])
+                full = sum(c["max_points"] for c in rec["cases"])
+                seconds = rec.get("usage", {}).get("seconds")
+                print(f"[{done}/{len(todo)}] {job.student}: "
+                      + (f"{total:g}/{full:g} " if rec["status"] != "error" else "")
+                      + rec["status"] + (f" in {seconds:.1f} s" if isinstance(seconds, (int, float)) else "")
+                      + (f"; {'; '.join(rec['notes'])}" if rec["notes"] else ""), flush=True)
     except (KeyboardInterrupt, SystemExit) as e:
-        stop.set()
-        execute.stop_all()
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.stop()
         if isinstance(e, SystemExit):
             raise
         print(f"interrupted: {done} students graded and kept; run the same command again to resume", flush=True)
         return 130
     finally:
-        pool.shutdown(wait=True)
+        pool.stop()
         signal.signal(signal.SIGTERM, old)
     if todo:
-        print(f"graded {done} students in {time.monotonic() - start:.0f} s with {jobs} job(s)")
+        print(f"graded {done} students in {time.monotonic() - start:.0f} s with {jobs} job(s)"
+              + (f"; {errors} with status error (graded again at the next run)" if errors else ""))
     return 0
 
 
 def _raise_interrupt(*_) -> None:
     """SIGTERM handler: stop like Ctrl-C."""
     raise KeyboardInterrupt
+
+
+SIZES = {"memory", "disk", "file_size", "tmp", "grader_memory"}
+LIMIT_HELP = {
+    "timeout": "seconds per cell", "ask_timeout": "seconds per hidden-case call",
+    "memory": "memory of the whole sandbox, all its processes and its tmpfs together, e.g. 6G",
+    "pids": "processes and threads of the whole sandbox", "disk": "size of the kernel's working folder",
+    "inodes": "files and folders in the kernel's working folder", "file_size": "size of one file the kernel writes",
+    "tmp": "size of the sandbox's /tmp", "max_wall": "seconds per submission, restarts and replays included "
+    "(a hard deadline)", "restarts": "kernel restarts per submission", "max_output": "characters of output kept "
+    "per cell, errors included", "grader_memory": "memory of the grader's own process per submission",
+}
 
 
 def cmd_feedback(args: argparse.Namespace) -> int:
@@ -267,12 +244,12 @@ def add_commands(subparsers) -> None:
                    "graded; place and grade nothing")
     p.add_argument("--jobs", type=int, default=JOBS, help=f"students graded at once (default {JOBS}; at most one "
                    "per two cores)")
-    p.add_argument("--timeout", type=float, default=LIMITS.timeout,
-                   help=f"seconds per cell (default {LIMITS.timeout:g})")
-    p.add_argument("--memory", type=parse_size, default=LIMITS.memory,
-                   help=f"address space per kernel, e.g. 6G (default {LIMITS.memory >> 30}G)")
-    p.add_argument("--max-wall", type=float, default=LIMITS.max_wall,
-                   help=f"seconds per submission, cells and hidden cases together (default {LIMITS.max_wall:g})")
+    for f in dataclasses.fields(execute.Limits):
+        flag, default = "--" + f.name.replace("_", "-"), getattr(LIMITS, f.name)
+        size = f.name in SIZES
+        shown = f"{default >> 20}M" if size else f"{default:g}"
+        p.add_argument(flag, type=parse_size if size else type(default), default=default,
+                       help=f"{LIMIT_HELP[f.name]} (default {shown})")
     p.add_argument("--regrade", action="store_true", help="grade again students whose submission is unchanged")
     p.add_argument("--student", action="append", help="grade only this student (repeatable)")
     p.set_defaults(func=cmd_grade)

@@ -31,7 +31,7 @@ import nbformat
 
 from . import sandbox
 from .cases import Answer, Suite, rule_violations
-from .score import ASK_TIMEOUT, CaseResult, score, totals
+from .score import CaseResult, score, totals
 from .session import MAX_OUTPUT_CHARS, Kernel, Run
 
 KERNEL_NAME = "course-sandbox"
@@ -41,13 +41,20 @@ TRUNCATED = "[output truncated at"
 
 @dataclass(frozen=True)
 class Limits:
-    """What one submission may use (the defaults of `course grade`)."""
+    """Every limit of grading one submission (the defaults of `course grade`; each is a `--flag` of it)."""
 
-    timeout: float = 120.0        # seconds per cell; a probe gets at most min(timeout, score.ASK_TIMEOUT)
-    memory: int = 6 << 30         # bytes of address space per kernel
-    max_wall: float = 1800.0      # seconds per submission, cells and probes together
+    timeout: float = 120.0        # seconds per cell
+    ask_timeout: float = 60.0     # seconds per probe (at most `timeout`)
+    memory: int = 6 << 30         # bytes of memory of the whole sandbox (all its processes, tmpfs included)
+    pids: int = sandbox.NPROC     # processes + threads of the whole sandbox
+    disk: int = 512 << 20         # bytes of the kernel's working folder (a tmpfs of this size)
+    inodes: int = 10_000          # files and folders in it
+    file_size: int = 256 << 20    # bytes of one file the kernel writes
+    tmp: int = 256 << 20          # bytes of the sandbox's private /tmp
+    max_wall: float = 1800.0      # seconds per submission, restarts and replays included (a hard deadline)
     restarts: int = 5             # kernel restarts per submission; after that the rest scores nothing
-    max_output: int = MAX_OUTPUT_CHARS
+    max_output: int = MAX_OUTPUT_CHARS    # characters kept per cell, errors included
+    grader_memory: int = 3 << 30  # bytes the grader's own process for this submission may use
 
 
 @dataclass
@@ -63,6 +70,7 @@ class Outcome:
     comments: dict[str, str | None] = field(default_factory=dict)   # solution grade_id -> auto comment
     seed: int = 0
     seconds: float = 0.0
+    kernel_peak: int | None = None                # bytes: the sandbox's peak memory (None without a cgroup)
 
 
 class Interrupted(Exception):
@@ -105,10 +113,16 @@ def kernel_env() -> dict[str, str]:
 class SandboxKernel(Kernel):
     """A `session.Kernel` whose every start (restarts included) is a new sandbox in a new working folder."""
 
-    def __init__(self, base: Path, support: Path | None, memory: int, stop: threading.Event | None = None):
+    def __init__(self, base: Path, support: Path | None, limits: Limits, stop: threading.Event | None = None,
+                 name: str | None = None):
         super().__init__(kernel_name=KERNEL_NAME, env=kernel_env())
-        self.base, self.support, self.memory, self.stop = base, support, memory, stop
-        self.starts, self.folder, self.cpu = 0, None, 0.0
+        self.base, self.support, self.limits, self.stop = base, support, limits, stop
+        self.starts, self.folder, self.cpu, self.peak = 0, None, 0.0, None
+        self.name = name or secrets.token_hex(8)         # the sandbox's cgroups: course-sandbox-<name>-<start>
+        self.quota = False                               # the working folder is a tmpfs of limits.disk bytes
+
+    def cgroup(self) -> str:
+        return f"{self.name}-{self.starts}"
 
     def start(self) -> None:
         """Make a fresh working folder (release files only), write its kernelspec, start the kernel there."""
@@ -120,33 +134,43 @@ class SandboxKernel(Kernel):
         self.starts += 1
         self.folder = folder = Path(tempfile.mkdtemp(prefix=f"k{self.starts}-", dir=self.base))
         work = folder / "work"
+        work.mkdir()
+        self.quota = sandbox.quota_mount(str(work), self.limits.disk, self.limits.inodes)
         if self.support is not None:
-            shutil.copytree(self.support, work, ignore=shutil.ignore_patterns("*.ipynb", ".*"), symlinks=False)
-        else:
-            work.mkdir()
+            shutil.copytree(self.support, work, ignore=shutil.ignore_patterns("*.ipynb", ".*"), symlinks=False,
+                            dirs_exist_ok=True)
         (work / sandbox.MARKER).touch()
-        argv = sandbox.kernel_argv(str(work), [course_package()], self.memory, UID_BASE + secrets.randbelow(1 << 20))
+        lim = self.limits
+        argv = sandbox.kernel_argv(str(work), [course_package()], lim.memory, UID_BASE + secrets.randbelow(1 << 20),
+                                   cgroup=self.cgroup(), pids=lim.pids, fsize=lim.file_size, tmp_mb=lim.tmp >> 20)
         spec = folder / "kernels" / KERNEL_NAME
         spec.mkdir(parents=True)
         (spec / "kernel.json").write_text(json.dumps(
             {"argv": argv, "display_name": "Python 3 (sandboxed)", "language": "python", "interrupt_mode": "signal"}))
         self.km = KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=KernelSpecManager(
             kernel_dirs=[str(folder / "kernels")]), transport="ipc", ip=sandbox.socket_prefix(str(work)),
-            connection_file=str(folder / "connection.json"))
+            connection_file=str(folder / "connection.json"), context=self.context)
         with _LIVE_LOCK:
             _LIVE.add(self)
         self.km.start_kernel(env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.kc = self.km.client()
+        self.kc = self.km.client(context=self.context)
         self.kc.start_channels()
         self.kc.wait_for_ready(timeout=self.startup_timeout)
 
     def shutdown(self) -> None:
-        """Kill the kernel and delete its working folder (adding up the CPU seconds its processes used)."""
+        """Kill the kernel (its whole cgroup), keep its peak memory, delete its working folder (tmpfs and all)."""
         self.cpu += _tree_cpu(self.km)
         super().shutdown()
         with _LIVE_LOCK:
             _LIVE.discard(self)
+        if self.starts:
+            peak = sandbox.cgroup_peak(self.cgroup())
+            if peak is not None:
+                self.peak = max(self.peak or 0, peak)
+            sandbox.cgroup_release(self.cgroup())
         if self.folder is not None:
+            if self.quota:
+                sandbox.quota_umount(str(self.folder / "work"))
             shutil.rmtree(self.folder, ignore_errors=True)
             self.folder = None
 
@@ -341,8 +365,13 @@ class Runner:
                 self.dead = True
                 self.events.append(f"gave up after {self.kernel.restarts} kernel restarts")
                 return
+            if self.left() <= 0:
+                self.dead = True
+                self.events.append("the submission's time limit (--max-wall) was used up")
+                return
             if not already:
                 try:
+                    self.kernel.startup_timeout = min(60.0, max(self.left(), 1.0))
                     self.kernel.restart()
                 except Interrupted:
                     raise
@@ -352,8 +381,10 @@ class Runner:
                 self.log.info("kernel restarted (%d)", self.kernel.restarts)
             already = False
             for i in list(self.replay):
+                if self.left() <= 0:
+                    break
                 before = self.kernel.restarts
-                run = self._exec(self.sources[i], min(self.limits.timeout, max(self.left(), 1.0)), 20_000)
+                run = self._exec(self.sources[i], min(self.limits.timeout, self.left()), 20_000)
                 if run.status == "died" or self.kernel.restarts != before:
                     self.replay.remove(i)            # it killed the kernel this time: not again
                     already = self.kernel.restarts != before and self.kernel.alive()
@@ -379,7 +410,7 @@ class Runner:
             raise Interrupted()
         before = self.kernel.restarts
         try:
-            answer = self.kernel.ask(request, min(ASK_TIMEOUT, self.limits.timeout, self.left()))
+            answer = self.kernel.ask(request, min(self.limits.ask_timeout, self.limits.timeout, self.left()))
         except Exception as e:  # noqa: BLE001 - see _exec
             answer = Answer(False, error="KernelDied", message=f"the kernel's answer broke the connection ({type(e).__name__})")
         if self.stop is not None and self.stop.is_set():
@@ -397,8 +428,12 @@ class Runner:
 
 def grade_submission(data: bytes, release: nbformat.NotebookNode, suite: Suite, limits: Limits = Limits(),
                      support: Path | None = None, log: logging.Logger | None = None,
-                     stop: threading.Event | None = None, seed: int | None = None) -> Outcome:
-    """Grade one submitted notebook (its bytes) against the release and the hidden cases."""
+                     stop: threading.Event | None = None, seed: int | None = None, base: Path | None = None,
+                     name: str | None = None) -> Outcome:
+    """Grade one submitted notebook (its bytes) against the release and the hidden cases.
+
+    `base` is where the kernels' folders go (default: the system's temporary folder), `name` what the
+    sandboxes' cgroups are called (default: random), so that whoever runs this can clean up after a kill."""
     t0, cpu0 = time.monotonic(), time.thread_time()
     log = log or logging.getLogger("course.grader")
     points = cell_points(release)
@@ -409,8 +444,8 @@ def grade_submission(data: bytes, release: nbformat.NotebookNode, suite: Suite, 
     code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
     run_seed = secrets.randbits(63) if seed is None else seed
     log.info("run seed %d", run_seed)
-    with tempfile.TemporaryDirectory(prefix="cg-") as tmp:
-        kernel = SandboxKernel(Path(tmp), support, limits.memory, stop)
+    with tempfile.TemporaryDirectory(prefix="cg-", dir=base) as tmp:
+        kernel = SandboxKernel(Path(tmp), support, limits, stop, name)
         try:
             try:
                 kernel.start()
@@ -435,7 +470,8 @@ def grade_submission(data: bytes, release: nbformat.NotebookNode, suite: Suite, 
     seconds = time.monotonic() - t0
     log.info("graded in %.1f s wall (CPU: kernel %.1f s, grader %.1f s), %d restarts; %s", seconds, kernel.cpu,
              time.thread_time() - cpu0, kernel.restarts, "; ".join(notes))
-    return Outcome("ok*" if notes else "ok", notes, results, cells, nb, grades, comments, run_seed, seconds)
+    return Outcome("ok*" if notes else "ok", notes, results, cells, nb, grades, comments, run_seed, seconds,
+                   kernel.peak)
 
 
 def _zero(release: nbformat.NotebookNode, suite: Suite, points: dict[str, float], why: str) -> Outcome:

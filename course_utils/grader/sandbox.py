@@ -16,6 +16,15 @@ regaining privileges (no_new_privs), and executes the kernel. The kernel talks t
 sides see the same file.
 The instructor's files (solutions/, cases/, the gradebook, the rest of the course, /root, /home, /tmp)
 do not exist inside. Without namespaces it refuses to run (exit status 3).
+
+Limits hold per sandbox, not per process: with `--cgroup NAME` (as root) the launcher first moves itself into
+a memory and a pids cgroup of its own (v1 or v2, below the cgroup it runs in), so every process of the kernel
+shares one memory limit (anonymous and shared memory and the sandbox's tmpfs pages alike, swap included) and
+one process count. The grader reads the peak back and kills the whole group with `cgroup_release`. The
+working folder is a tmpfs of a fixed size and inode count (`quota_mount`, done by the grader before it copies
+the release's files in), so a kernel cannot fill the grading host's disk. The launcher dies with its parent
+(PR_SET_PDEATHSIG), and the namespace's PID 1 with the launcher, so killing the grader kills every process of
+the sandbox. Where cgroups or mounts are not permitted (not root), the per-process limits are what remains.
 """
 from __future__ import annotations
 
@@ -29,6 +38,7 @@ import signal
 import socket
 import struct
 import sys
+import time
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID = 0x00020000, 0x10000000, 0x20000000
 CLONE_NEWIPC, CLONE_NEWNET = 0x08000000, 0x40000000
@@ -44,6 +54,8 @@ MARKER = ".course-sandbox-workdir"  # the launcher only writes into / hands over
 CONNECTION = ".kernel-connection.json"
 ENV_KEEP = ("PATH", "LANG", "LANGUAGE", "TERM", "TZ", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYDEVD_DISABLE_FILE_VALIDATION")
 MAX_SOCKET_PATH = 100           # a Unix socket path holds at most 107 bytes; leave room for "-<port>"
+CGROUP_FS = "/sys/fs/cgroup"
+CGROUP_PREFIX = "course-sandbox-"
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -181,6 +193,121 @@ def dedicated_workdir(workdir: str) -> bool:
     return path.count(os.sep) >= 3 and os.path.isfile(os.path.join(path, MARKER))
 
 
+# ---------------------------------------------------------------- limits per sandbox (cgroups, disk)
+
+def _own_cgroup(controller: str) -> str | None:
+    """This process's cgroup path for a v1 controller ("" for the v2 unified hierarchy), from /proc/self/cgroup."""
+    try:
+        lines = open("/proc/self/cgroup").read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, names, path = line.split(":", 2)
+        if (controller and controller in names.split(",")) or (not controller and names == ""):
+            return path
+    return None
+
+
+def cgroup_dirs(name: str) -> list[str]:
+    """Where the sandbox NAME's cgroups live: [memory, pids] (v1) or [unified] (v2); [] when neither is usable."""
+    v1 = [(c, _own_cgroup(c)) for c in ("memory", "pids")]
+    if all(path is not None and os.path.isdir(f"{CGROUP_FS}/{c}{path}") for c, path in v1):
+        return [os.path.normpath(f"{CGROUP_FS}/{c}{path}/{CGROUP_PREFIX}{name}") for c, path in v1]
+    own = _own_cgroup("")
+    if own is not None and os.path.isfile(f"{CGROUP_FS}{own}/cgroup.controllers"):
+        return [os.path.normpath(f"{CGROUP_FS}{own}/{CGROUP_PREFIX}{name}")]
+    return []
+
+
+def enter_cgroup(name: str, memory: int, pids: int) -> bool:
+    """Make the sandbox's cgroups with their limits and move this process in (children inherit); False if not allowed."""
+    dirs = cgroup_dirs(name)
+    if not dirs:
+        return False
+    try:
+        if len(dirs) == 1:  # v2: the parent must hand the controllers down
+            _write(os.path.dirname(dirs[0]) + "/cgroup.subtree_control", "+memory +pids")
+            os.mkdir(dirs[0])
+            _write(dirs[0] + "/memory.max", str(memory))
+            if os.path.exists(dirs[0] + "/memory.swap.max"):
+                _write(dirs[0] + "/memory.swap.max", "0")
+            _write(dirs[0] + "/pids.max", str(pids))
+        else:
+            for d in dirs:
+                os.mkdir(d)
+            _write(dirs[0] + "/memory.limit_in_bytes", str(memory))
+            if os.path.exists(dirs[0] + "/memory.memsw.limit_in_bytes"):
+                _write(dirs[0] + "/memory.memsw.limit_in_bytes", str(memory))
+            _write(dirs[1] + "/pids.max", str(pids))
+        for d in dirs:
+            _write(d + "/cgroup.procs", str(os.getpid()))
+        return True
+    except OSError:
+        for d in dirs:
+            _rmdir(d)
+        return False
+
+
+def cgroup_peak(name: str) -> int | None:
+    """The sandbox's peak memory in bytes (all its processes together), None without a cgroup."""
+    for d in cgroup_dirs(name)[:1]:
+        for f in ("memory.max_usage_in_bytes", "memory.peak"):
+            try:
+                return int(open(f"{d}/{f}").read())
+            except (OSError, ValueError):
+                continue
+    return None
+
+
+def cgroup_release(name: str) -> None:
+    """Kill every process left in the sandbox's cgroups and remove them (the grader's side; idempotent)."""
+    for d in cgroup_dirs(name):
+        if not os.path.isdir(d):
+            continue
+        if os.path.exists(d + "/cgroup.kill"):
+            try:
+                _write(d + "/cgroup.kill", "1")
+            except OSError:
+                pass
+        for _ in range(100):
+            try:
+                left = [int(p) for p in open(d + "/cgroup.procs").read().split()]
+            except OSError:
+                break
+            if not left:
+                break
+            for pid in left:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            time.sleep(0.02)
+        _rmdir(d)
+
+
+def _rmdir(path: str) -> None:
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
+
+
+def quota_mount(folder: str, size: int, inodes: int) -> bool:
+    """Mount a tmpfs of `size` bytes and `inodes` files on folder (as root, on the host); False if not allowed."""
+    if os.getuid() != 0:
+        return False
+    try:
+        _mount("tmpfs", folder, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},nr_inodes={inodes},mode=700")
+        return True
+    except OSError:
+        return False
+
+
+def quota_umount(folder: str) -> None:
+    """Detach the tmpfs mounted by quota_mount (its files go with it)."""
+    _libc.umount2(folder.encode(), MNT_DETACH)
+
+
 def _reap_until(child: int) -> int:
     """As PID 1 of the namespace: reap orphans, return the exit status of child."""
     while True:
@@ -193,10 +320,13 @@ def _reap_until(child: int) -> int:
 
 
 def kernel_argv(workdir: str, keep: list[str], memory: int, uid: int = NOBODY,
-                connection_file: str = "{connection_file}") -> list[str]:
+                connection_file: str = "{connection_file}", cgroup: str = "", pids: int = NPROC,
+                fsize: int = 256 << 20, tmp_mb: int = 256) -> list[str]:
     """The argv of a sandboxed IPython kernel (the kernelspec's `argv`)."""
     argv = [sys.executable, "-I", os.path.abspath(__file__), "--workdir", workdir, "--memory", str(memory),
-            "--uid", str(uid)]
+            "--uid", str(uid), "--pids", str(pids), "--fsize", str(fsize), "--tmp-mb", str(tmp_mb)]
+    if cgroup:
+        argv += ["--cgroup", cgroup]
     for path in keep:
         argv += ["--keep", path]
     return argv + ["--", sys.executable, "-m", "ipykernel_launcher", "-f", connection_file]
@@ -221,8 +351,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fsize", type=int, default=256 << 20)
     p.add_argument("--cpu", type=int, default=0)
     p.add_argument("--tmp-mb", type=int, default=256)
+    p.add_argument("--pids", type=int, default=NPROC, help="processes + threads of the whole sandbox (with --cgroup)")
+    p.add_argument("--cgroup", default="", help="put the whole sandbox in cgroups of this name (memory, pids)")
     p.add_argument("command", nargs=argparse.REMAINDER)
     a = p.parse_args(argv)
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)   # the grader gone (killed at its deadline): so is the sandbox
     cmd = a.command[1:] if a.command[:1] == ["--"] else a.command
     workdir = os.path.realpath(a.workdir)
     if not dedicated_workdir(workdir):  # never bind, hand over or write into a folder that is not ours
@@ -237,6 +370,8 @@ def main(argv: list[str] | None = None) -> int:
         with open(cmd[i], "w") as f:
             json.dump(info, f)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the kernel (same process group) handles interrupts
+    if a.cgroup and os.getuid() == 0 and not enter_cgroup(a.cgroup, a.memory, a.pids):
+        print("sandbox: no cgroup could be made; memory and process limits hold per process only", file=sys.stderr)
     if not (namespaces_work() and enter_namespaces()):
         print("sandbox: cannot create mount / PID / network namespaces here (user namespaces disabled, or a "
               "container without CAP_SYS_ADMIN); grade on a machine or VM that allows them, or as root",

@@ -10,9 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Callable
 
-from .cases import Answer, Call, Suite
-
-ASK_TIMEOUT = 60.0               # seconds one probe may take in the student's kernel
+from .cases import Answer, Call, CaseError, Suite
 
 
 @dataclass
@@ -55,10 +53,13 @@ def score(suite: Suite, ask: Callable[[dict], Answer], cell_points: dict[str, fl
 
 
 def judge(call: Call, ask: Callable[[dict], Answer]) -> str | None:
-    """Ask one call and judge its answer; any failure of the judging itself counts against the answer."""
+    """Ask one call and judge its answer; any failure of the judging itself counts against the answer, except a
+    CaseError (the case itself is wrong), which stops the run."""
     answer = ask(call.request())
     try:
         return call.judge(answer)
+    except CaseError:
+        raise
     except Exception as e:  # noqa: BLE001 - a malformed answer (odd types) must fail the case, not the run
         return f"the answer could not be checked ({type(e).__name__}: {e})"
 

@@ -4,6 +4,13 @@ The kernel is started from a kernelspec (the sandboxed one when grading, a plain
 cases). Everything read back is either a cell's outputs (kept for the autograded notebook, capped) or one
 probe answer, decoded by `wire` into plain data. A cell or a probe that runs past its timeout is
 interrupted; a kernel that ignores the interrupt or dies is restarted by `Kernel.restart`.
+
+Every byte from the kernel is bounded before it is parsed: the client's ZeroMQ sockets refuse any frame over
+MAX_FRAME_BYTES (libzmq drops the connection before reading it) and queue at most RECEIVE_HWM messages; every
+output kind (streams, displays, errors, tracebacks, answers) counts against the cell's character cap and the
+kernel's byte budget for the whole submission (`Kernel.budget`); past the budget nothing more is kept. Only a
+probe's run collects answers, at most MAX_ANSWERS of them. Text is made valid UTF-8 (lone surrogates replaced)
+and display data valid nbformat (a MIME value is a string, or JSON data for a +json type) as it is read.
 """
 from __future__ import annotations
 
@@ -15,11 +22,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import wire
+from .wire import clean
 from .cases import Answer
 from .probe import ANSWER_MIME
 
-MAX_OUTPUT_CHARS = 200_000       # characters of output kept per cell
+MAX_OUTPUT_CHARS = 200_000       # characters of output kept per cell (errors and tracebacks included)
+MAX_FRAME_BYTES = 16 << 20       # one ZeroMQ frame from the kernel (an answer is at most wire.MAX_TEXT)
+RECEIVE_HWM = 16                 # messages queued per socket before libzmq stops reading
+BUDGET_BYTES = 32 << 20          # characters read from one kernel over a whole submission; then nothing is kept
+MAX_ANSWERS = 4                  # answer displays kept per probe (one is the answer; more is a protocol error)
 INTERRUPT_GRACE = 5.0            # seconds a kernel gets to honour an interrupt before it is restarted
+
+
+def bounded_context():
+    """A ZeroMQ context whose sockets refuse frames over MAX_FRAME_BYTES and queue at most RECEIVE_HWM messages."""
+    import zmq
+
+    ctx = zmq.Context()
+    ctx.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
+    ctx.setsockopt(zmq.RCVHWM, RECEIVE_HWM)
+    return ctx
 
 
 @dataclass
@@ -41,13 +63,15 @@ class Kernel:
                  env: dict[str, str] | None = None, startup_timeout: float = 60.0):
         from jupyter_client import KernelManager
 
-        kwargs = {"kernel_name": kernel_name}
+        self.context = bounded_context()
+        kwargs = {"kernel_name": kernel_name, "context": self.context}
         if kernel_spec_manager is not None:
             kwargs["kernel_spec_manager"] = kernel_spec_manager
         self.km = KernelManager(**kwargs)
         self.cwd, self.env, self.startup_timeout = cwd, env, startup_timeout
         self.kc = None
         self.restarts = 0
+        self.budget = BUDGET_BYTES      # characters still to be kept from this kernel (all starts together)
 
     def start(self) -> None:
         """Start the kernel and wait until it answers."""
@@ -57,7 +81,7 @@ class Kernel:
         if self.env is not None:
             kw["env"] = self.env
         self.km.start_kernel(**kw)
-        self.kc = self.km.client()
+        self.kc = self.km.client(context=self.context)
         self.kc.start_channels()
         self.kc.wait_for_ready(timeout=self.startup_timeout)
 
@@ -81,8 +105,8 @@ class Kernel:
         """True while the kernel process runs."""
         return self.km.is_alive()
 
-    def run(self, code: str, timeout: float, max_chars: int = MAX_OUTPUT_CHARS) -> Run:
-        """Execute code; collect outputs until the kernel is idle, the timeout passes, or it dies."""
+    def run(self, code: str, timeout: float, max_chars: int = MAX_OUTPUT_CHARS, answers: bool = False) -> Run:
+        """Execute code; collect outputs (and, for a probe, answers) until idle, the timeout passes, or it dies."""
         run = Run()
         msg_id = self.kc.execute(code, store_history=True, allow_stdin=False)
         deadline, chars, interrupted = time.monotonic() + timeout, 0, False
@@ -106,23 +130,33 @@ class Kernel:
                 continue
             if msg.get("parent_header", {}).get("msg_id") != msg_id:
                 continue
-            kind, content = msg["msg_type"], msg["content"]
+            kind, content = msg.get("msg_type"), msg.get("content")
+            if not isinstance(content, dict):
+                continue
             if kind == "status" and content.get("execution_state") == "idle":
                 break
             if kind == "execute_input":
-                run.execution_count = content.get("execution_count")
+                count = content.get("execution_count")
+                run.execution_count = count if type(count) is int else None
             elif kind == "error":
                 if run.status != "timeout":
                     run.status = "error"
-                run.ename, run.evalue = str(content.get("ename", ""))[:200], str(content.get("evalue", ""))[:2000]
-                run.outputs.append({"output_type": "error", "ename": run.ename, "evalue": run.evalue,
-                                    "traceback": [str(t)[:2000] for t in content.get("traceback", [])[:50]]})
+                run.ename, run.evalue = clean(content.get("ename", ""), 200), clean(content.get("evalue", ""), 2000)
+                tb = content.get("traceback")
+                out = {"output_type": "error", "ename": run.ename, "evalue": run.evalue,
+                       "traceback": [clean(t, 2000) for t in tb[:50]] if isinstance(tb, list) else []}
+                chars = self._account(run.outputs, out, chars, max_chars)
             elif kind in ("stream", "display_data", "execute_result"):
                 data = content.get("data", {}) if kind != "stream" else {}
                 if isinstance(data, dict) and ANSWER_MIME in data:
-                    run.answers.append(data[ANSWER_MIME])
+                    payload = data[ANSWER_MIME]
+                    if answers and len(run.answers) < MAX_ANSWERS and isinstance(payload, str) \
+                            and len(payload) <= wire.MAX_TEXT:
+                        run.answers.append(payload)
+                    elif answers:
+                        run.answers.append("")          # counted: more than one answer is a protocol error
                     continue
-                chars = _keep(run.outputs, kind, content, chars, max_chars)
+                chars = self._account(run.outputs, _output(kind, content), chars, max_chars)
         if interrupted and run.status != "timeout":
             run.status = "timeout"
         return run
@@ -132,7 +166,7 @@ class Kernel:
         nonce = secrets.token_hex(8)
         text = json.dumps({**request, "nonce": nonce}, separators=(",", ":"))
         code = f"__import__('course_utils.grader.probe', fromlist=['serve']).serve({text!r})"
-        run = self.run(code, timeout, max_chars=20_000)
+        run = self.run(code, timeout, max_chars=20_000, answers=True)
         if run.status in ("timeout", "died"):
             why = f"did not finish within {timeout:g} s" if run.status == "timeout" else "the kernel died"
             return Answer(False, error="Timeout" if run.status == "timeout" else "KernelDied", message=why)
@@ -155,32 +189,63 @@ class Kernel:
             return Answer(False, error="WireError", message=f"the answer could not be read: {e}")
 
 
-def _keep(outputs: list[dict], kind: str, content: dict, chars: int, max_chars: int) -> int:
-    """Append one output in nbformat shape, truncating once the cell's character budget is spent."""
-    if chars >= max_chars:
-        return chars
-    if kind == "stream":
-        text = str(content.get("text", ""))[: max_chars - chars]
-        name = "stderr" if content.get("name") == "stderr" else "stdout"
-        if outputs and outputs[-1].get("output_type") == "stream" and outputs[-1].get("name") == name:
-            outputs[-1]["text"] += text
+    def _account(self, outputs: list[dict], out: dict | None, chars: int, max_chars: int) -> int:
+        """Keep one output within the cell's cap and the kernel's budget; return the cell's characters so far."""
+        if out is None:
+            return chars
+        size = _size(out)
+        room = min(max_chars - chars, self.budget)
+        self.budget = max(0, self.budget - size)
+        if room <= 0:
+            return chars
+        if size > room:
+            if out["output_type"] == "stream":
+                out["text"] = out["text"][:room]
+            elif out["output_type"] == "error":
+                out.update(evalue=out["evalue"][:room], traceback=[f"[traceback of {size:,} characters not kept]"])
+            else:
+                out["data"] = {"text/plain": "[output too large, not kept]"}
+            size = room
+        if out["output_type"] == "stream" and outputs and outputs[-1].get("output_type") == "stream" \
+                and outputs[-1].get("name") == out["name"]:
+            outputs[-1]["text"] += out["text"]
         else:
-            outputs.append({"output_type": "stream", "name": name, "text": text})
-        chars += len(text)
-    else:
-        data = content.get("data", {})
-        data = {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, (str, list, dict))} \
-            if isinstance(data, dict) else {}
-        size = len(json.dumps(data))
-        if chars + size > max_chars:
-            data = {"text/plain": "[output too large, not kept]"}
-            size = max_chars - chars
-        out = {"output_type": kind, "data": data, "metadata": {}}
-        if kind == "execute_result":
-            out["execution_count"] = content.get("execution_count")
-        outputs.append(out)
+            outputs.append(out)
         chars += size
-    if chars >= max_chars:
-        outputs.append({"output_type": "stream", "name": "stderr",
-                        "text": f"\n[output truncated at {max_chars:,} characters]\n"})
-    return chars
+        if chars >= max_chars or self.budget <= 0:
+            what = f"{max_chars:,} characters" if chars >= max_chars else "the submission's output budget"
+            outputs.append({"output_type": "stream", "name": "stderr", "text": f"\n[output truncated at {what}]\n"})
+            chars = max_chars
+        return chars
+
+
+def _output(kind: str, content: dict) -> dict | None:
+    """A stream or display message as a valid nbformat output (None when it carries nothing that can be kept)."""
+    if kind == "stream":
+        return {"output_type": "stream", "name": "stderr" if content.get("name") == "stderr" else "stdout",
+                "text": clean(content.get("text", ""), MAX_OUTPUT_CHARS)}
+    data = content.get("data")
+    kept = {}
+    for mime, value in (data.items() if isinstance(data, dict) else ()):
+        if not isinstance(mime, str) or len(mime) > 100:
+            continue
+        if mime.endswith("json") and isinstance(value, (dict, list)):
+            kept[clean(mime, 100)] = value
+        elif isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            kept[clean(mime, 100)] = clean(value, MAX_OUTPUT_CHARS)
+    if not kept:
+        return None
+    out = {"output_type": kind, "data": kept, "metadata": {}}
+    if kind == "execute_result":
+        count = content.get("execution_count")
+        out["execution_count"] = count if type(count) is int else None
+    return out
+
+
+def _size(out: dict) -> int:
+    """Characters an output carries (its text, data values, error message and traceback)."""
+    if out["output_type"] == "stream":
+        return len(out["text"])
+    if out["output_type"] == "error":
+        return len(out["ename"]) + len(out["evalue"]) + sum(map(len, out["traceback"]))
+    return sum(len(v) if isinstance(v, str) else len(json.dumps(v)) for v in out["data"].values())

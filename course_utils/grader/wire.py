@@ -24,9 +24,18 @@ from typing import Any
 import numpy as np
 
 DTYPES = ("float64", "float32", "float16", "int64", "int32", "int16", "int8", "uint8", "bool")
-MAX_TEXT = 64 << 20          # bytes of JSON accepted from the kernel for one answer
+MAX_TEXT = 8 << 20           # bytes of JSON accepted from the kernel for one answer
 MAX_DEPTH = 32               # nesting accepted (lists of lists of ...)
 MAX_STR = 100_000            # characters of one decoded string
+
+
+def clean(value: Any, limit: int) -> str:
+    """Text from the kernel as valid UTF-8 of at most `limit` characters (lone surrogates replaced; a list of
+    strings joined, as nbformat writes multi-line text; anything else str())."""
+    if isinstance(value, list):
+        value = "".join(v for v in value[:100_000] if isinstance(v, str))
+    text = (value if isinstance(value, str) else str(value))[:limit]
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 class WireError(ValueError):
