@@ -32,9 +32,9 @@ def _tuple_answer(a, n: int, what: str) -> str | None:
 
 
 def _kl(mu: torch.Tensor, lv: torch.Tensor) -> torch.Tensor:
-    """KL[N(mu, diag exp lv) || N(0, I)] per row, in float64."""
-    mu, lv = mu.double(), lv.double()
-    return 0.5 * (lv.exp() + mu ** 2 - 1 - lv).sum(-1)
+    """KL[N(mu, diag exp lv) || N(0, I)] per row, computed in float64, in mu's dtype."""
+    dtype, mu, lv = mu.dtype, mu.double(), lv.double()
+    return (0.5 * (lv.exp() + mu ** 2 - 1 - lv).sum(-1)).to(dtype)
 
 
 # ---------------------------------------------------------------- Part 1: gaussian_kl
@@ -137,9 +137,10 @@ def reparameterize_gradient_without_eps(rng):
 # ---------------------------------------------------------------- Part 3: negative_elbo
 
 def _rec(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-    """Summed binary cross-entropy from logits, per row, in float64: max(l, 0) - l x + log(1 + e^-|l|)."""
+    """Summed binary cross-entropy from logits, per row, computed in float64 (in the logits' dtype):
+    max(l, 0) - l x + log(1 + e^-|l|)."""
     x, l = x.double(), logits.double()
-    return (l.clamp_min(0) - l * x + torch.log1p(torch.exp(-l.abs()))).sum(1)
+    return (l.clamp_min(0) - l * x + torch.log1p(torch.exp(-l.abs()))).sum(1).to(logits.dtype)
 
 
 def _elbo_calls(x, logits, mu, lv, beta: float | None, atol: float) -> list[Call]:
@@ -157,7 +158,7 @@ def _elbo_calls(x, logits, mu, lv, beta: float | None, atol: float) -> list[Call
         kept["kl"] = kl_out
         return (compare(rec_out, plain(rec), atol, 1e-5, "rec")
                 or compare(kl_out, plain(kl), np.inf, 0, "kl")                     # shape (N,)
-                or compare(loss, plain((rec + b * torch.as_tensor(np.asarray(kl_out, np.float64))).mean()),
+                or compare(loss, plain((rec.double() + b * torch.as_tensor(np.asarray(kl_out, np.float64))).mean().to(logits.dtype)),
                            atol, 1e-5, f"loss (the batch mean of rec + {b:g} * your kl)"))
 
     def kl_term(a):

@@ -17,6 +17,11 @@ code never sees the inputs before it is asked. The grader sends the `Call` (targ
 student's kernel, receives plain data (`wire`), and compares it here with `expect`, computed in this
 process. Points of a test cell are shared among its cases by `weight`; a case scores only when every
 `Call` it returns passes.
+
+The comparison (`compare`) is type-exact: a bool never stands for a number, nor a number for a bool; the dtype
+kind (bool / integer / floating), the shape, the exact dtype (float32 is not float64; `dtype=False` on a Call
+where any float dtype is right) and tensor-or-array must be the reference's; nan and inf equal nothing. A
+reference computed here that holds nan or inf is the case author's error (`CaseError`, which stops the run).
 """
 from __future__ import annotations
 
@@ -49,6 +54,8 @@ class Call:
     check        extra test in this process: Answer -> failure message or None
     disable      dotted names the kernel switches off during the call (the static `Suite.rule` is the enforcement)
     kind         the output's required Python type: "int", "float", "bool", "tensor", "array", "list", "tuple"
+    dtype        False: any dtype of the reference's kind passes (output, gradients, parameters); default
+                 (None = EXACT_DTYPE): the exact dtype
     """
 
     target: str
@@ -66,7 +73,7 @@ class Call:
     check: Check | None = None
     disable: tuple[str, ...] = ()
     kind: str | None = None
-    dtype: bool = False
+    dtype: bool | None = None
     label: str = ""
 
     def __init__(self, target: str, *args: Any, **options: Any):
@@ -108,9 +115,11 @@ class Call:
             return f"raised {answer.error}: {answer.message}"
         if self.kind is not None and (problem := _kind(answer.out, self.kind)):
             return problem
-        expect = self.expect(answer) if callable(self.expect) else self.expect
+        # a reference computed here must be finite (CaseError); one computed from the answer (the student's own
+        # parameters) may not be, and then fails the answer
+        expect = plain(self.expect(answer)) if callable(self.expect) else reference(self.expect)
         if expect is not None or not callable(self.check):
-            if problem := compare(answer.out, plain(expect), self.atol, self.rtol, "output", self.dtype):
+            if problem := compare(answer.out, expect, self.atol, self.rtol, "output", self.dtype):
                 return problem
         for i, want in zip(self.grad, self.expect_grad):
             got = answer.grads[self.grad.index(i)] if answer.grads else None
@@ -120,11 +129,13 @@ class Call:
                 continue
             if got is None:
                 return f"no gradient reaches argument {i}"
-            if problem := compare(got, plain(want), self.atol, self.rtol, f"gradient wrt argument {i}"):
+            if problem := compare(got, reference(want, f"expect_grad[{self.grad.index(i)}]"), self.atol, self.rtol,
+                                  f"gradient wrt argument {i}", self.dtype):
                 return problem
         for i, want in zip(self.state_of, self.expect_state):
             got = answer.states[self.state_of.index(i)] if answer.states else None
-            if problem := compare(got, plain(want), self.atol, self.rtol, f"parameters of argument {i} after the call"):
+            if problem := compare(got, reference(want, "expect_state"), self.atol, self.rtol,
+                                  f"parameters of argument {i} after the call", self.dtype):
                 return problem
         return self.check(answer) if self.check else None
 
@@ -221,53 +232,111 @@ def plain(value: Any) -> Any:
     return wire.from_plain(wire.to_plain(value))
 
 
-def compare(got: Any, want: Any, atol: float, rtol: float, where: str = "output", dtype: bool = False) -> str | None:
-    """None when `got` matches `want` (decoded plain data on both sides), else the first difference."""
+EXACT_DTYPE = True       # the default of `dtype`: float32 is not float64, int32 is not int64 (a Call may say dtype=False)
+KINDS = {"b": "bool", "i": "integer", "u": "integer", "f": "floating", "c": "complex"}
+
+
+class CaseError(Exception):
+    """A hidden case is wrong (its reference holds nan or inf): the author's error, never held against a student."""
+
+
+def kind_of(value: Any) -> str | None:
+    """The dtype kind of a decoded value: "bool", "integer", "floating" or "complex" (None for other values)."""
+    if isinstance(value, np.ndarray):
+        return KINDS.get(value.dtype.kind)
+    for t, kind in ((bool, "bool"), (int, "integer"), (float, "floating"), (complex, "complex")):
+        if isinstance(value, t):
+            return kind
+    return None
+
+
+def finite(want: Any) -> bool:
+    """True when no float inside the (decoded) value is nan or inf."""
+    if isinstance(want, np.ndarray):
+        return want.dtype.kind not in "fc" or bool(np.isfinite(want).all())
+    if isinstance(want, float):
+        return want == want and abs(want) != float("inf")
+    if isinstance(want, (list, tuple)):
+        return all(finite(w) for w in want)
+    if isinstance(want, dict):
+        return all(finite(w) for w in want.values())
+    return True
+
+
+def reference(value: Any, what: str = "expect") -> Any:
+    """A grader-computed reference as decoded plain data (`plain`); CaseError when it holds nan or inf, which no
+    answer can match."""
+    want = plain(value)
+    if not finite(want):
+        raise CaseError(f"the case's {what} holds nan or inf: no answer can match it (fix the case's inputs)")
+    return want
+
+
+def compare(got: Any, want: Any, atol: float, rtol: float, where: str = "output", dtype: bool | None = None) -> str | None:
+    """None when `got` matches `want` (decoded plain data on both sides), else the first difference.
+
+    Type-exact: a bool never stands for a number nor a number for a bool (a bool tensor does not match a float
+    one, True does not match 1, 1 does not match 1.0); the dtype kind (bool / integer / floating) of every array
+    and number must be the reference's, the shape too, and a torch.Tensor is not a NumPy array. The exact dtype
+    (float32 vs float64) is compared too unless `dtype=False` (None: `EXACT_DTYPE`); a case that computes its
+    reference in float64 for a float32 input casts it back to the input's dtype. Without the exact dtype, a
+    Python number also stands for a 0-d NumPy array of its kind; a 1-element array of its kind always stands for
+    a Python number. nan and inf equal nothing, not even themselves: an answer holding one fails, and so does
+    every answer against a reference that holds one. Lists and tuples stand for each other (`Call(kind=...)`
+    asks for one); integers and bools match exactly, floats within atol + rtol * |reference|.
+    """
+    exact = EXACT_DTYPE if dtype is None else dtype
     if isinstance(want, np.ndarray):
         if not isinstance(got, np.ndarray):
-            if want.ndim == 0 and isinstance(got, (int, float)) and not isinstance(got, bool):
-                got = np.asarray(float(got))
+            if want.ndim == 0 and not getattr(want, "tensor", False) and not exact and kind_of(got) == kind_of(want):
+                got = np.asarray(got, want.dtype)
             else:
-                return f"{where}: expected a {wire.describe(want)}, got {wire.describe(got)}"
+                return f"{where}: expected a {wire.describe(want)}, got {_describe(got)}"
         if getattr(want, "tensor", False) and not getattr(got, "tensor", False):
             return f"{where}: expected a torch.Tensor, got a NumPy array"
         if got.shape != want.shape:
             return f"{where}: expected shape {tuple(want.shape)}, got {tuple(got.shape)}"
-        if dtype and got.dtype != want.dtype:
+        if kind_of(got) != kind_of(want):
+            return f"{where}: expected dtype {want.dtype.name} ({kind_of(want)}), got {got.dtype.name} ({kind_of(got)})"
+        if exact and got.dtype != want.dtype:
             return f"{where}: expected dtype {want.dtype.name}, got {got.dtype.name}"
-        if got.dtype == bool or want.dtype == bool:
-            bad = np.asarray(got, bool) != np.asarray(want, bool)
+        if want.dtype.kind == "b":
+            bad = got != want
             if bad.any():
                 idx = tuple(int(i) for i in np.argwhere(bad)[0])
                 return f"{where}: {int(bad.sum())} of {bad.size} entries differ, first at {idx}"
             return None
         g, w = np.asarray(got, np.float64), np.asarray(want, np.float64)
-        if not np.isfinite(g).all() and not (np.isnan(g) == np.isnan(w)).all():
+        if not np.isfinite(g).all():
             return f"{where}: {int((~np.isfinite(g)).sum())} entries are nan or inf"
+        if not np.isfinite(w).all():
+            return f"{where}: the expected values hold nan or inf, which nothing matches"
         err = np.abs(g - w)
-        bad = ~(err <= atol + rtol * np.abs(w)) & ~((g == w) | (np.isnan(g) & np.isnan(w)))
+        bad = ~(err <= atol + rtol * np.abs(w))
         if bad.any():
             idx = tuple(int(i) for i in np.argwhere(bad)[0])
             return (f"{where}: {int(bad.sum())} of {bad.size} entries differ; first at {idx}: got {g[idx]:.6g}, "
-                    f"expected {w[idx]:.6g} (max abs difference {np.nanmax(err):.3g}, allowed {atol:g} + {rtol:g}*|expected|)")
+                    f"expected {w[idx]:.6g} (max abs difference {err.max():.3g}, allowed {atol:g} + {rtol:g}*|expected|)")
         return None
     if isinstance(want, bool) or want is None or isinstance(want, str):
         return None if type(got) is type(want) and got == want else f"{where}: expected {want!r}, got {_show(got)}"
     if isinstance(want, (int, float)):
-        if isinstance(got, bool) or not isinstance(got, (int, float, np.ndarray)):
-            return f"{where}: expected a number, got {wire.describe(got)}"
-        if isinstance(got, np.ndarray):
-            if got.size != 1:
-                return f"{where}: expected a number, got {wire.describe(got)}"
-            got = float(got.reshape(()))
-        if isinstance(want, int) and isinstance(got, int):
+        kind = kind_of(want)
+        if isinstance(got, np.ndarray) and got.size == 1 and kind_of(got) == kind:
+            got = got.reshape(()).item()
+        if type(got) not in (int, float) or kind_of(got) != kind:
+            what = "an int" if kind == "integer" else "a float"
+            return f"{where}: expected a number ({what}, like {want!r}), got {_describe(got)}"
+        if not finite(want):
+            return f"{where}: the expected value {want!r} equals nothing"
+        if kind == "integer":
             return None if got == want else f"{where}: expected {want}, got {got}"
         if not abs(got - want) <= atol + rtol * abs(want):
             return f"{where}: expected {want:.6g}, got {got:.6g} (difference {abs(got - want):.3g})"
         return None
     if isinstance(want, (list, tuple)):
         if not isinstance(got, (list, tuple)):
-            return f"{where}: expected a {type(want).__name__} of length {len(want)}, got {wire.describe(got)}"
+            return f"{where}: expected a {type(want).__name__} of length {len(want)}, got {_describe(got)}"
         if len(got) != len(want):
             return f"{where}: expected length {len(want)}, got {len(got)}"
         for i, (g, w) in enumerate(zip(got, want)):
@@ -276,7 +345,7 @@ def compare(got: Any, want: Any, atol: float, rtol: float, where: str = "output"
         return None
     if isinstance(want, dict):
         if not isinstance(got, dict):
-            return f"{where}: expected a dict, got {wire.describe(got)}"
+            return f"{where}: expected a dict, got {_describe(got)}"
         if set(got) != set(want):
             return f"{where}: expected keys {sorted(want)}, got {sorted(got)[:20]}"
         for k in want:
@@ -293,13 +362,23 @@ def matches_any(got: Any, wants: list, atol: float, rtol: float, where: str = "o
     return None if any(p is None for p in problems) else problems[0]
 
 
+KIND_NAMES = {"int": "a Python int", "float": "a Python float", "bool": "a Python bool", "tensor": "a torch.Tensor",
+              "array": "a NumPy array", "list": "a list", "tuple": "a tuple"}
+
+
 def _kind(value: Any, kind: str) -> str | None:
-    """A failure message when the decoded value is not of the required kind."""
+    """A failure message when the decoded value is not of the required Python type (exactly: True is not an int,
+    1 is not a float, a NumPy array is not a tensor)."""
     ok = {"int": type(value) is int, "float": type(value) is float, "bool": type(value) is bool,
           "tensor": isinstance(value, np.ndarray) and getattr(value, "tensor", False),
           "array": isinstance(value, np.ndarray) and not getattr(value, "tensor", False),
           "list": type(value) is list, "tuple": type(value) is tuple}[kind]
-    return None if ok else f"output: expected a Python {kind}, got {wire.describe(value)}"
+    return None if ok else f"output: expected {KIND_NAMES[kind]}, got {_describe(value)}"
+
+
+def _describe(value: Any) -> str:
+    """A decoded value as feedback names it: type, shape and dtype of an array, the value of a scalar."""
+    return wire.describe(value) if isinstance(value, (np.ndarray, list, tuple, dict)) else f"{type(value).__name__} {_show(value)}"
 
 
 def _show(value: Any) -> str:
