@@ -14,7 +14,7 @@ from pathlib import Path
 
 import nbformat
 
-from .bootstrap import REPO_URL
+from .bootstrap import EDITION_URL, URL_VARIABLE, edition_url, retarget
 
 SITE_CONFIG = "site"  # conf.py and css, in the repository
 OUT = "build/site"    # the build copy of the sources goes next to it: build/site-src
@@ -25,6 +25,7 @@ MATHJAX_KEEP = ("tex-chtml.js", "input", "output/chtml.js", "output/chtml", "ui"
 README_PAGES = {"results": ("## Measured run times and results", "Results"),
                 "ta_guide": ("## For teaching assistants", "TA guide: grading a batch of submissions"),
                 "grading": ("### 5. Export and final grades", "Grading scheme")}
+STUDENT_PAGES = ("results",)  # a student edition (no solutions/, its README by `course publish`) has no TA pages
 
 
 # ---- README sections
@@ -143,10 +144,12 @@ def separate_display_math(markdown: str) -> str:
 
 
 # ---- staging: a build copy of the notebooks and generated pages
-def _copy_notebook(src: Path, dst: Path) -> None:
-    """Copy a notebook into the stage: widget views replaced by their final text, display math set apart."""
+def _copy_notebook(src: Path, dst: Path, repo_url: str) -> None:
+    """Copy a notebook into the stage: widget views replaced by their final text, display math set apart,
+    the bootstrap cell pointed at repo_url (the repository of the launch links)."""
     nb = nbformat.read(src, as_version=4)
     replace_widgets(nb)
+    retarget(nb, repo_url)
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             cell.source = separate_display_math(cell.source)
@@ -172,8 +175,10 @@ def _toctree(caption: str, entries: list[str]) -> str:
     return "```{toctree}\n:caption: " + caption + "\n:maxdepth: 1\n\n" + "\n".join(entries) + "\n```\n"
 
 
-def stage(root: Path, dst: Path) -> dict[str, list[str]]:
+def stage(root: Path, dst: Path, repo_url: str | None = None) -> dict[str, list[str]]:
     """Write the Sphinx source tree into dst: config, notebooks, pages from README. Returns the docnames by kind."""
+    repo_url = repo_url or edition_url()
+    pages = README_PAGES if (root / "solutions").is_dir() else {k: README_PAGES[k] for k in STUDENT_PAGES}
     if dst.exists():
         shutil.rmtree(dst)
     shutil.copytree(root / SITE_CONFIG, dst)
@@ -182,11 +187,11 @@ def stage(root: Path, dst: Path) -> dict[str, list[str]]:
     if not lectures:
         raise SystemExit(f"course site: no notebooks in {root / 'lectures'}")
     for path in [*lectures, *assignments]:
-        _copy_notebook(path, dst / path.relative_to(root))
+        _copy_notebook(path, dst / path.relative_to(root), repo_url)
     _mathjax(dst / "_static" / "mathjax")
     docs = {"lectures": [str(p.relative_to(root).with_suffix("")) for p in lectures],
             "assignments": [str(p.relative_to(root).with_suffix("")) for p in assignments],
-            "guides": list(README_PAGES)}
+            "guides": list(pages)}
     readme = (root / "README.md").read_text()
     targets = {Path(d).name: d + ".ipynb" for d in docs["lectures"]}
     targets |= {Path(d).parent.name: d + ".ipynb" for d in docs["assignments"]}
@@ -198,7 +203,7 @@ def stage(root: Path, dst: Path) -> dict[str, list[str]]:
              _toctree("Lectures", docs["lectures"]), _toctree("Assignments", docs["assignments"]),
              _toctree("Results and grading", docs["guides"])]
     (dst / "index.md").write_text("\n".join(index))
-    for page, (heading, page_title) in README_PAGES.items():
+    for page, (heading, page_title) in pages.items():
         level = len(heading) - len(heading.lstrip("#"))
         body = readme_section(readme, heading)
         if page == "ta_guide":  # the scheme has its own page
@@ -208,11 +213,14 @@ def stage(root: Path, dst: Path) -> dict[str, list[str]]:
     return docs
 
 
-def build(root: Path, out: Path, repo_url: str = REPO_URL, branch: str = "main", jobs: int = 1) -> tuple[float, int]:
-    """Stage and build the site into out with Sphinx (notebooks are not executed); returns (seconds, warnings)."""
+def build(root: Path, out: Path, repo_url: str | None = None, branch: str = "main", jobs: int = 1) -> tuple[float, int]:
+    """Stage and build the site into out with Sphinx (notebooks are not executed); returns (seconds, warnings).
+
+    Launch links and bootstrap cells point at repo_url, by default the student edition (`edition_url()`)."""
     start = time.perf_counter()
+    repo_url = repo_url or edition_url()
     src, doctrees = out.with_name(out.name + "-src"), out.with_name(out.name + "-doctrees")
-    stage(root, src)
+    stage(root, src, repo_url)
     env = dict(os.environ, COURSE_SITE_REPO_URL=repo_url, COURSE_SITE_BRANCH=branch, PYTHONHASHSEED="0")
     cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-E", "-j", str(jobs),
            "-d", str(doctrees), str(src), str(out)]
@@ -241,7 +249,8 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     """Register `course site` on the CLI's subparsers."""
     p = sub.add_parser("site", help="build the course website (Sphinx) into build/site/, offline")
     p.add_argument("--out", help=f"output folder (default: {OUT})")
-    p.add_argument("--repo-url", default=REPO_URL, help=f"repository for launch links (default: {REPO_URL})")
+    p.add_argument("--repo-url", help=f"repository of the launch links, the student edition (default: ${URL_VARIABLE}, "
+                                      f"else {EDITION_URL})")
     p.add_argument("--branch", default="main", help="branch for launch links (default: main)")
     p.add_argument("--jobs", type=int, default=1, help="parallel Sphinx readers (default 1)")
     p.set_defaults(func=cmd_site)

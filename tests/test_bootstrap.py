@@ -63,6 +63,27 @@ def test_a_changed_url_updates_the_cell_in_place():
     assert "nbgrader" not in nb.cells[1].metadata
 
 
+def test_an_executed_cell_keeps_its_execution_metadata_when_its_url_changes():
+    nb = _nb()
+    bootstrap.ensure_bootstrap(nb, nbgrader=True)
+    nb.cells[1].execution_count, nb.cells[1].metadata["execution"] = 1, {"iopub.status.idle": "2026-12-02T19:26:14Z"}
+    assert bootstrap.ensure_bootstrap(nb, nbgrader=True, repo_url="https://example.org/fork")
+    assert nb.cells[1].execution_count == 1 and "execution" in nb.cells[1].metadata
+    assert nb.cells[1].source == bootstrap.cell_source("https://example.org/fork")
+    assert not bootstrap.ensure_bootstrap(nb, nbgrader=True, repo_url="https://example.org/fork")
+
+
+def test_the_edition_url_is_the_constant_unless_the_variable_is_set(monkeypatch):
+    monkeypatch.delenv(bootstrap.URL_VARIABLE, raising=False)
+    assert bootstrap.edition_url() == bootstrap.EDITION_URL
+    monkeypatch.setenv(bootstrap.URL_VARIABLE, " https://example.org/edition ")
+    assert bootstrap.edition_url() == "https://example.org/edition"
+    nb = _nb()
+    bootstrap.ensure_bootstrap(nb, nbgrader=False)
+    assert bootstrap.retarget(nb, bootstrap.edition_url()) == 1
+    assert nb.cells[1].source.endswith('"git+https://example.org/edition"])')
+
+
 def test_the_cell_installs_the_course_when_course_utils_is_missing(tmp_path):
     """Run the cell in an interpreter without course_utils, with pip faked: it calls pip with the repository."""
     fake = tmp_path / "fake"
@@ -72,7 +93,7 @@ def test_the_cell_installs_the_course_when_course_utils_is_missing(tmp_path):
     code = f"import sys; sys.path.insert(0, {str(fake)!r})\n" + bootstrap.cell_source()
     out = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert f"'git+{bootstrap.REPO_URL}'" in out.stdout and "'-m', 'pip', 'install'" in out.stdout
+    assert f"'git+{bootstrap.edition_url()}'" in out.stdout and "'-m', 'pip', 'install'" in out.stdout
 
 
 def test_the_cell_is_silent_where_the_course_is_installed():

@@ -12,8 +12,8 @@ from urllib.request import urlopen
 import nbformat
 import pytest
 
-from course_utils import site
-from course_utils.bootstrap import REPO_URL
+from course_utils import bootstrap, site
+from course_utils.bootstrap import edition_url
 
 ROOT = Path(__file__).resolve().parent.parent
 LECTURE_01 = ROOT / "lectures" / "01_autoencoders.ipynb"
@@ -81,6 +81,14 @@ def test_an_interrupted_bar_and_an_unknown_widget():
     assert site.widget_text("box", state) == "train:  40%|\u2588\u2588\u2588\u2588      | 2/5 [00:01<00:02, loss=1.5]" \
                                              " (stopped early)"
     assert site.widget_text("s", state) is None and site.widget_text("missing", state) is None
+
+
+def test_staged_notebooks_point_their_bootstrap_cell_at_the_launch_repository(tmp_path):
+    docs = site.stage(ROOT, tmp_path / "src", "https://example.org/edition")
+    for doc in [*docs["lectures"], *docs["assignments"]]:
+        first = bootstrap.first_code_cell(nbformat.read(tmp_path / "src" / f"{doc}.ipynb", as_version=4))
+        assert first.source == bootstrap.cell_source("https://example.org/edition"), doc
+    assert docs["guides"] == list(site.README_PAGES)  # the full course: the TA pages too
 
 
 # ---- slow: build, serve, browse
@@ -195,8 +203,8 @@ def test_every_page_in_a_real_browser(built_site, served, browser):
         assert not raw, f"{page}: math left as raw TeX: {raw[:5]}"
         if page in lectures or page in assignments:
             source = page.removesuffix(".html") + ".ipynb"
-            for launch in (f"https://colab.research.google.com/github/{REPO_URL.split('github.com/')[1]}/blob/main/{source}",
-                           f"https://mybinder.org/v2/gh/{REPO_URL.split('github.com/')[1]}/main?urlpath=lab/tree/{source}"):
+            for launch in (f"https://colab.research.google.com/github/{edition_url().split('github.com/')[1]}/blob/main/{source}",
+                           f"https://mybinder.org/v2/gh/{edition_url().split('github.com/')[1]}/main?urlpath=lab/tree/{source}"):
                 assert launch in facts["links"], f"{page}: no launch link {launch}"
     for page in lectures:
         facts = pages[served + page]
