@@ -406,6 +406,59 @@ ip.run_cell = lambda raw_cell, *a, **k: _run("print('16/16')", *a, **k)
 ip.showtraceback = lambda *a, **k: None
 '''
 PROBE_EXIT = "import os\n\n\ndef max_unpool(values, indices, output_size):\n    os._exit(0)\n"
+# issue 17: what the kernel sends the grader's own process
+SURROGATE_RAISE = ("def max_unpool(values, indices, output_size):\n"
+                   "    raise ValueError('bad \\ud800 char \\udfff' * 3)\n")
+SURROGATE_PRINT = "print('lone \\ud800 surrogate')\nraise RuntimeError('\\udc80' * 10)"
+ODD_DISPLAYS = """
+from IPython.display import display
+display({"text/plain": [1, 2, {"a": 3}], "text/html": 7, "image/png": ["x", 3]}, raw=True)
+display({"application/json": {"deep": [[[[1]]]]}, "text/plain": None}, raw=True)
+display({"text/plain": {"not": "text"}}, raw=True)
+get_ipython().display_pub.publish(data={"text/plain": ["ok ", "lines"]}, metadata=[1, 2])
+"""
+ANSWER_FLOOD = """
+from IPython.display import display
+blob = "A" * (1 << 20)
+for i in range(600):
+    display({"application/x-course-answer+json": blob}, raw=True)
+"""
+ERROR_FLOOD = """
+k = get_ipython().kernel
+for i in range(40):
+    k.session.send(k.iopub_socket, "error", {"ename": "E" * 1000, "evalue": "v" * (700_000),
+                   "traceback": ["t" * 100_000] * 3}, parent=k.get_parent("shell"), ident=b"error")
+raise ValueError("x" * 30_000_000)
+"""
+FORK_MEMORY = """
+import os, time
+kids = []
+for i in range(4):
+    pid = os.fork()
+    if pid == 0:
+        block = bytearray(1800 << 20)
+        for j in range(0, len(block), 4096):
+            block[j] = 1
+        time.sleep(1)
+        os._exit(0)
+    kids.append(pid)
+print("children ended", sorted(os.waitstatus_to_exitcode(os.waitpid(k, 0)[1]) for k in kids))
+"""
+DISK_FILL = """
+try:
+    for i in range(1000):
+        open(f"fill{i}.bin", "wb").write(b"x" * (64 << 20))
+except OSError as e:
+    print("disk full:", type(e).__name__)
+try:
+    for i in range(100_000):
+        open(f"n{i}", "w").close()
+except OSError as e:
+    print("inodes used up:", type(e).__name__)
+"""
+REPLAY_SLOW = "import time\ntime.sleep(6)"               # replayed after every restart
+REPLAY_KILL = "import os\n\n\ndef max_unpool(values, indices, output_size):\n    os._exit(0)\n" \
+              "\n\ndef roc_auc(scores, labels):\n    os._exit(0)\n\n\ndef kl_sparsity(rho, activations):\n    os._exit(0)\n"
 
 
 def a01_attacks(a: Assignment, port: int, host: str = "127.0.0.1") -> dict[str, tuple[bytes, str, str]]:
@@ -451,7 +504,22 @@ def a01_attacks(a: Assignment, port: int, host: str = "127.0.0.1") -> dict[str, 
         "silenced_kernel": (dump(a.with_cell_last(a.blank(), SILENCE_KERNEL)), "ref_blank", ""),
         "patched_partial": (dump(a.with_cell_before_tests(a.partial(), PATCH_EVERYTHING + "\nraise SystemExit")),
                             "ref_partial", ""),
+        # issue 17: the grader's own process receives only bounded, valid data
+        "surrogate_message": (dump(a.with_cell_first(a.with_cell_last(a.correct(), SURROGATE_RAISE),
+                                                     SURROGATE_PRINT)), "ref_no_unpool", ""),
+        "odd_displays": (dump(a.with_cell_first(a.correct(), ODD_DISPLAYS)), "ref_correct", ""),
+        "answer_flood": (dump(a.with_cell_first(a.correct(), ANSWER_FLOOD)), "ref_correct", ""),
+        "error_flood": (dump(a.with_cell_first(a.correct(), ERROR_FLOOD)), "ref_correct", ""),
+        "fork_memory": (dump(a.with_cell_first(a.correct(), FORK_MEMORY)), "ref_correct", ""),
+        "disk_fill": (dump(a.with_cell_first(a.correct(), DISK_FILL)), "ref_correct", ""),
     }
+
+
+def a01_deadline_attacks(a: Assignment) -> dict[str, tuple[bytes, str, str]]:
+    """Graded under a short --max-wall: restarts and replays must not carry a submission past it."""
+    slow = a.with_cell_first(a.with_cell_last(a.correct(), REPLAY_KILL), REPLAY_SLOW)
+    return {"ref_correct": (dump(a.correct()), "ref_correct", ""),
+            "replay_past_deadline": (dump(slow), "", "time limit")}
 
 
 def hidden_lines(case_file: Path, *public: Path) -> list[str]:

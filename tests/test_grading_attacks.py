@@ -25,6 +25,9 @@ from hostile import course_cli, released_copy  # noqa: E402
 
 A = hostile.A01
 LIMITS = ["--timeout", "30", "--memory", "5G", "--jobs", "2"]
+MEMORY = 5 << 30                  # the sandbox's limit above
+GRADER_BOUND = 1 << 30            # bytes the grader's process for one student may reach (about 0.55 GiB is torch)
+GROWTH_BOUND = 128 << 20          # bytes by which that process may grow beyond the smallest one of the batch
 pytestmark = pytest.mark.slow
 
 
@@ -145,3 +148,58 @@ def test_outputs_are_capped(batch: Batch) -> None:
     """100 MB printed by a cell: the autograded notebook keeps at most 200,000 characters of it."""
     assert (batch.root / "autograded" / "memory_flood" / A / batch.a.filename).stat().st_size < 2_000_000
     assert "memory limit" in "; ".join(batch.records["memory_flood"]["notes"])
+
+
+def test_the_kernel_stays_inside_its_limits(batch: Batch) -> None:
+    """Four 1.8 GB children under --memory 5G: the sandbox's peak (all processes together) is at most 5 GiB;
+    the working folder fills up at its --disk size and its inode count, and the reference after it scores full."""
+    peaks = {s: r["usage"]["kernel_peak_bytes"] for s, r in batch.records.items() if r.get("usage")}
+    assert peaks and all(p is None or p <= MEMORY for p in peaks.values()), peaks
+    assert peaks["fork_memory"] is None or peaks["fork_memory"] > 2 * (1800 << 20)   # it did try
+    nb = nbformat.read(batch.root / "autograded" / "disk_fill" / A / batch.a.filename, as_version=4)
+    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "disk full: OSError" in printed and "inodes used up: OSError" in printed, printed[:2000]
+
+
+def test_the_graders_memory_is_bounded(batch: Batch) -> None:
+    """A flood of answer displays and 30 MB error outputs: the grader's process per student stays bounded, and
+    the coordinator's own peak is printed and bounded too."""
+    grader = {s: r["usage"]["grader_peak_bytes"] for s, r in batch.records.items() if r.get("usage")}
+    assert max(grader.values()) <= GRADER_BOUND, grader
+    assert max(grader.values()) - min(grader.values()) <= GROWTH_BOUND, grader
+    coordinator = int(re.search(r"peak memory (\d+) MiB", batch.out).group(1))
+    assert coordinator << 20 <= GRADER_BOUND, coordinator
+
+
+def test_floods_leave_small_files(batch: Batch) -> None:
+    """Errors count against the caps: the flooding submissions' notebooks and feedback pages stay small."""
+    for student in ("error_flood", "answer_flood", "odd_displays", "surrogate_message"):
+        nb = batch.root / "autograded" / student / A / batch.a.filename
+        page = batch.root / "feedback" / student / A / batch.a.filename.replace(".ipynb", ".html")
+        assert nb.stat().st_size < 2_000_000 and page.stat().st_size < 3_000_000, student
+        nbformat.validate(nbformat.read(nb, as_version=4))
+
+
+@pytest.fixture(scope="module")
+def deadline(tmp_path_factory) -> Batch:
+    """A submission whose restarts and replays would take minutes, graded under --max-wall 20."""
+    root = tmp_path_factory.mktemp("deadline")
+    released_copy(root, [A])
+    a = hostile.Assignment(root, A)
+    subs = hostile.a01_deadline_attacks(a)
+    hostile.write_batch(root.parent / f"{root.name}-export", a, subs)
+    t0 = time.time()
+    proc = course_cli(root, "grade", A, str(root.parent / f"{root.name}-export"), "--max-wall", "20", "--jobs", "1")
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-6000:]
+    records = {s: json.loads((root / "grading" / "results" / A / f"{s}.json").read_text()) for s in subs}
+    return Batch(root, a, subs, records, proc.stdout, time.time() - t0)
+
+
+def test_max_wall_is_a_hard_deadline(deadline: Batch) -> None:
+    """Restarts and replays count: the submission ends within --max-wall (plus the start grace), the reference
+    graded after it scores full marks."""
+    rec = deadline.records["replay_past_deadline"]
+    seconds = rec.get("usage", {}).get("seconds")
+    assert rec["status"] == "error" or seconds <= 30, rec            # 20 s, and a kernel start and stop
+    assert "time limit" in "; ".join(rec["notes"]) or rec["status"] == "error", rec["notes"]
+    assert deadline.points("ref_correct") == deadline.a.autograded_points

@@ -16,6 +16,7 @@ import dataclasses
 import contextlib
 import io
 import re
+import resource
 import signal
 import tempfile
 import time
@@ -203,8 +204,9 @@ def run_batch(course: Course, todo: list[str], limits: execute.Limits, jobs: int
         pool.stop()
         signal.signal(signal.SIGTERM, old)
     if todo:
-        print(f"graded {done} students in {time.monotonic() - start:.0f} s with {jobs} job(s)"
-              + (f"; {errors} with status error (graded again at the next run)" if errors else ""))
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10
+        print(f"graded {done} students in {time.monotonic() - start:.0f} s with {jobs} job(s); this process's "
+              f"peak memory {peak} MiB" + (f"; {errors} with status error (graded again at the next run)" if errors else ""))
     return 0
 
 
