@@ -32,7 +32,7 @@ import nbformat
 from . import sandbox
 from .cases import Answer, Suite, rule_violations
 from .score import CaseResult, score, totals
-from .session import MAX_OUTPUT_CHARS, Kernel, Run
+from .session import MAX_FRAME_BYTES, MAX_OUTPUT_CHARS, Kernel, Run
 
 KERNEL_NAME = "course-sandbox"
 UID_BASE = 1_500_000_000          # kernels run as root drop to a uid of their own in [UID_BASE, UID_BASE + 2**20)
@@ -516,6 +516,8 @@ def _cell_notes(nb: nbformat.NotebookNode, cells: list[dict], runs: list[Run | N
             notes.append(f"memory limit in {where}")
         if any(o.get("output_type") == "stream" and TRUNCATED in o.get("text", "") for o in run.outputs):
             notes.append(f"output truncated in {where}")
+        if run.lost:
+            notes.append(f"output truncated in {where} (a message over {MAX_FRAME_BYTES >> 20} MiB was dropped unread)")
     return notes
 
 

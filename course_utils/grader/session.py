@@ -8,7 +8,9 @@ interrupted; a kernel that ignores the interrupt or dies is restarted by `Kernel
 Every byte from the kernel is bounded before it is parsed: the client's ZeroMQ sockets refuse any frame over
 MAX_FRAME_BYTES (libzmq drops the connection before reading it) and queue at most RECEIVE_HWM messages; every
 output kind (streams, displays, errors, tracebacks, answers) counts against the cell's character cap and the
-kernel's byte budget for the whole submission (`Kernel.budget`); past the budget nothing more is kept. Only a
+kernel's byte budget for the whole submission (`Kernel.budget`); past the budget nothing more is kept. A cell
+whose outputs were dropped unread still ends when its reply arrives on the shell channel (`Run.lost`), and the
+client's sockets are made anew (libzmq closes a connection for good on a frame too large). Only a
 probe's run collects answers, at most MAX_ANSWERS of them. Text is made valid UTF-8 (lone surrogates replaced)
 and display data valid nbformat (a MIME value is a string, or JSON data for a +json type) as it is read.
 """
@@ -32,6 +34,7 @@ RECEIVE_HWM = 16                 # messages queued per socket before libzmq stop
 BUDGET_BYTES = 32 << 20          # characters read from one kernel over a whole submission; then nothing is kept
 MAX_ANSWERS = 4                  # answer displays kept per probe (one is the answer; more is a protocol error)
 INTERRUPT_GRACE = 5.0            # seconds a kernel gets to honour an interrupt before it is restarted
+REPLY_GRACE = 2.0                # seconds to wait for outputs after the cell's reply (iopub may have dropped some)
 
 
 def bounded_context():
@@ -54,6 +57,7 @@ class Run:
     evalue: str = ""
     execution_count: int | None = None
     answers: list[str] = field(default_factory=list)   # raw ANSWER_MIME payloads displayed by the cell
+    lost: bool = False           # output was dropped unread (a frame over MAX_FRAME_BYTES)
 
 
 class Kernel:
@@ -109,7 +113,7 @@ class Kernel:
         """Execute code; collect outputs (and, for a probe, answers) until idle, the timeout passes, or it dies."""
         run = Run()
         msg_id = self.kc.execute(code, store_history=True, allow_stdin=False)
-        deadline, chars, interrupted = time.monotonic() + timeout, 0, False
+        deadline, chars, interrupted, replied = time.monotonic() + timeout, 0, False, None
         while True:
             if not self.alive():
                 run.status = "died"
@@ -124,11 +128,18 @@ class Kernel:
                 interrupted, deadline = True, time.monotonic() + INTERRUPT_GRACE
                 run.status = "timeout"
                 continue
+            if replied is None and self._replied(msg_id):
+                replied = time.monotonic()
+            if replied is not None and time.monotonic() - replied > REPLY_GRACE:
+                run.lost = True          # the reply came, the idle status did not: iopub dropped a frame too large
+                self._reconnect()        # libzmq does not reconnect a connection it closed for a protocol error
+                break
             try:
-                msg = self.kc.get_iopub_msg(timeout=min(left, 1.0))
+                msg = self.kc.get_iopub_msg(timeout=min(left, 0.2 if replied else 1.0))
             except queue.Empty:
                 continue
-            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+            parent = msg.get("parent_header")
+            if not isinstance(parent, dict) or parent.get("msg_id") != msg_id:
                 continue
             kind, content = msg.get("msg_type"), msg.get("content")
             if not isinstance(content, dict):
@@ -160,6 +171,34 @@ class Kernel:
         if interrupted and run.status != "timeout":
             run.status = "timeout"
         return run
+
+    def _reconnect(self) -> None:
+        """A new iopub socket (libzmq closed the old one for a frame over MAX_FRAME_BYTES), once it hears the kernel."""
+        self.kc.iopub_channel.stop()
+        self.kc._iopub_channel = None           # the client makes (and subscribes) a new one on next access
+        self.kc.iopub_channel.start()
+        for _ in range(10):                      # until a kernel_info round trip shows up on the new socket
+            msg_id, end = self.kc.kernel_info(), time.monotonic() + 0.5
+            while time.monotonic() < end:
+                try:
+                    msg = self.kc.get_iopub_msg(timeout=0.1)
+                except queue.Empty:
+                    continue
+                parent = msg.get("parent_header")
+                if isinstance(parent, dict) and parent.get("msg_id") == msg_id:
+                    return
+
+    def _replied(self, msg_id: str) -> bool:
+        """True when the shell channel holds the execute_reply to msg_id (other replies are dropped)."""
+        while self.kc.shell_channel.msg_ready():
+            try:
+                reply = self.kc.get_shell_msg(timeout=0)
+            except queue.Empty:
+                return False
+            parent = reply.get("parent_header")
+            if isinstance(parent, dict) and parent.get("msg_id") == msg_id:
+                return True
+        return False
 
     def ask(self, request: dict, timeout: float) -> Answer:
         """Send one probe request; return the decoded answer (ok=False with a reason on any failure)."""
