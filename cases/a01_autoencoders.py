@@ -14,17 +14,22 @@ import torch.nn.functional as F
 from course_utils.grader.cases import Call, Suite, normal, sequential, uniform
 
 SUITE = Suite("a01_autoencoders")
-UNPOOL_NAMES = ["max_unpool2d", "max_unpool1d", "max_unpool3d", "MaxUnpool2d", "MaxUnpool1d", "MaxUnpool3d"]
-AUC_NAMES = ["sklearn", "roc_auc_score", "roc_curve", "torchmetrics", "torcheval", "mannwhitneyu"]
+UNPOOL_NAMES = ["torch.nn.functional.max_unpool1d", "torch.nn.functional.max_unpool2d", "torch.nn.functional.max_unpool3d",
+                "torch.nn.MaxUnpool1d", "torch.nn.MaxUnpool2d", "torch.nn.MaxUnpool3d", "torch._C._nn.max_unpool2d",
+                "torch._C._nn.max_unpool3d", "torch.ops.aten.max_unpool2d", "torch.ops.aten.max_unpool3d"]
+AUC_NAMES = ["sklearn", "torchmetrics", "torcheval", "scipy.stats.mannwhitneyu", "scipy.stats._mannwhitneyu"]
 SUITE.rule("test_max_unpool", UNPOOL_NAMES,
-           "Part 2 asks for max_unpool without F.max_unpool2d / nn.MaxUnpool2d (renamed imports and strings count).")
+           "Part 2 asks for max_unpool without F.max_unpool2d / nn.MaxUnpool2d (however they are reached).")
 SUITE.rule("test_roc_auc", AUC_NAMES,
-           "Part 5 asks for roc_auc without scikit-learn or another library's AUC (renamed imports and strings count).")
+           "Part 5 asks for roc_auc without scikit-learn or another library's AUC (however it is reached).")
 # defence in depth: the public names and the internals they call at run time (a reference captured under
-# another name still ends in these)
-UNPOOL_OFF = ("torch.nn.functional.max_unpool2d", "torch._C._nn.max_unpool2d")
+# another name still ends in these); torch.ops entries switch the kernel itself off in PyTorch's dispatcher
+UNPOOL_OFF = ("torch.nn.functional.max_unpool2d", "torch._C._nn.max_unpool2d", "torch.ops.aten.max_unpool2d")
 AUC_OFF = ("sklearn.metrics.roc_auc_score", "sklearn.metrics._ranking._binary_roc_auc_score",
-           "sklearn.metrics._ranking.roc_curve", "scipy.stats.mannwhitneyu")
+           "sklearn.metrics._ranking.roc_curve", "sklearn.metrics._ranking.confusion_matrix_at_thresholds",
+           "sklearn.metrics._ranking._sort_inputs_and_compute_classification_thresholds",
+           "sklearn.metrics._ranking._binary_clf_curve", "scipy.stats.mannwhitneyu",
+           "scipy.stats._mannwhitneyu._mwu_input_validation")
 
 
 # ---------------------------------------------------------------- Part 1: sizes

@@ -1,9 +1,10 @@
 """Hidden cases of a05_distillation (grader side: never released, never sent to a student's kernel).
 
 Every input is drawn from the run's secret seed; expected values and gradients are computed here in float64.
-The two "without X" rules are enforced on the submitted source (`SUITE.rule`, names listed below, anywhere in
-the student's code: a helper in another cell or a renamed import would otherwise pass them on) and, as defence
-in depth, by switching the library entry points off while the student's function runs (`disable`). The
+The two "without X" rules are enforced on the submitted source (`SUITE.rule`, the API listed below, in the graded
+functions and every helper of the student's they call, however it is reached: a renamed import, an alias in another
+cell) and, as defence in depth, by switching the library entry points off while the student's function runs
+(`disable`). The
 gradient of Q3 is asked for on inputs that do not require grad, with autograd's entry points switched off.
 """
 import math
@@ -14,28 +15,41 @@ from course_utils.grader.cases import Call, Suite, normal, sequential, uniform
 
 SUITE = Suite("a05_distillation")
 
-SOFTMAX_NAMES = ["softmax", "log_softmax", "Softmax", "LogSoftmax", "Softmax2d", "softmin", "Softmin", "_softmax",
-                 "_log_softmax", "gumbel_softmax", "_softmax_backward_data", "_log_softmax_backward_data",
-                 "scaled_dot_product_attention", "MultiheadAttention", "multi_head_attention_forward",
-                 "Categorical", "OneHotCategorical", "RelaxedOneHotCategorical", "logits_to_probs"]
-AUTOGRAD_NAMES = ["backward", "autograd", "_autograd", "requires_grad", "requires_grad_", "grad_fn", "retain_grad",
-                  "register_hook", "enable_grad", "set_grad_enabled", "func", "functorch", "jacrev", "jacfwd", "vjp",
-                  "jvp", "hvp", "vhp", "jacobian", "hessian", "grad_and_value", "run_backward", "_execution_engine"]
+SOFTMAX_NAMES = ["torch.softmax", "torch.log_softmax", "torch._softmax", "torch._log_softmax", "torch._safe_softmax",
+                 "torch._masked_softmax", "torch._softmax_backward_data", "torch._log_softmax_backward_data",
+                 "torch.special.softmax", "torch.special.log_softmax", "torch.sparse.softmax", "torch.sparse.log_softmax",
+                 "torch.Tensor.softmax", "torch.Tensor.log_softmax", "torch.nn.functional.softmax",
+                 "torch.nn.functional.log_softmax", "torch.nn.functional.softmin", "torch.nn.functional.gumbel_softmax",
+                 "torch.nn.functional.scaled_dot_product_attention", "torch.nn.functional.multi_head_attention_forward",
+                 "torch.nn.Softmax", "torch.nn.LogSoftmax", "torch.nn.Softmax2d", "torch.nn.Softmin",
+                 "torch.nn.MultiheadAttention", "torch.distributions.Categorical", "torch.distributions.OneHotCategorical",
+                 "torch.distributions.RelaxedOneHotCategorical", "torch.distributions.utils.logits_to_probs",
+                 "torch._C._VariableFunctions.softmax", "torch._C._VariableFunctions.log_softmax",
+                 "torch._C._VariableFunctions._softmax", "torch._C._VariableFunctions._log_softmax", "torch.ops.aten._softmax", "torch.ops.aten.softmax",
+                 "torch.ops.aten._log_softmax", "torch.ops.aten.log_softmax", "torch.ops.aten._safe_softmax",
+                 "scipy.special.softmax", "scipy.special.log_softmax"]
+AUTOGRAD_NAMES = ["torch.autograd", "torch._C._autograd", "torch._C._functions", "torch.func.grad",
+                  "torch.func.grad_and_value", "torch.func.vjp", "torch.func.jvp", "torch.func.jacrev", "torch.func.jacfwd",
+                  "torch.func.hessian", "torch.func.linearize", "functorch", "torch.Tensor.backward",
+                  "torch.Tensor.requires_grad_", "torch.Tensor.requires_grad", "torch.Tensor.grad_fn",
+                  "torch.Tensor.retain_grad", "torch.Tensor.register_hook", "torch.enable_grad", "torch.set_grad_enabled"]
 SUITE.rule("test_softmax_t", SOFTMAX_NAMES,
-           "Q1 asks for softmax_t without a library softmax, and the notebook uses none anywhere (a helper in "
-           "another cell would pass one on): write log-probabilities as u - logsumexp(u).")
+           "Q1 asks for softmax_t without a library softmax (nor one in a helper it calls): write log-probabilities "
+           "as u - logsumexp(u).")
 SUITE.rule("test_gradient", AUTOGRAD_NAMES,
-           "Q3 asks for soft_ce_grad and finite_difference_grad without autograd, and the notebook uses it nowhere "
+           "Q3 asks for soft_ce_grad and finite_difference_grad without autograd, in them or in the helpers they call "
            "(no backward, autograd, requires_grad, torch.func).")
 
 NO_SOFTMAX = ("torch.softmax", "torch.log_softmax", "torch._softmax", "torch._log_softmax", "torch.special.softmax",
               "torch.special.log_softmax", "torch.sparse.softmax", "torch.nn.functional.softmax",
               "torch.nn.functional.log_softmax", "torch.nn.functional.softmin", "torch.nn.functional.gumbel_softmax",
               "torch.nn.functional.scaled_dot_product_attention", "torch.Tensor.softmax", "torch.Tensor.log_softmax",
-              "scipy.special.softmax", "scipy.special.log_softmax")
+              "scipy.special.softmax", "scipy.special.log_softmax", "torch.ops.aten._softmax",
+              "torch.ops.aten._log_softmax", "torch.ops.aten._safe_softmax")
 NO_AUTOGRAD = ("torch.autograd.grad", "torch.autograd.backward", "torch.Tensor.backward", "torch.Tensor.requires_grad_",
                "torch.autograd.functional.jacobian", "torch.autograd.functional.vjp", "torch.func.grad",
-               "torch.func.grad_and_value", "torch.func.vjp", "torch.func.jacrev", "torch.func.jacfwd")
+               "torch.func.grad_and_value", "torch.func.vjp", "torch.func.jacrev", "torch.func.jacfwd",
+               "torch.autograd._engine_run_backward", "torch.autograd.graph._engine_run_backward")
 
 
 def _probs(u: torch.Tensor) -> torch.Tensor:

@@ -14,15 +14,23 @@ import torch.nn.functional as F
 from course_utils.grader.cases import Call, New, Peek, Suite, matches_any, normal
 
 SUITE = Suite("a07_vit")
-ATTENTION = ("MultiheadAttention", "scaled_dot_product_attention", "multi_head_attention_forward", "flex_attention",
-             "_native_multi_head_attention", "_scaled_dot_product_attention_math", "_scaled_dot_product_flash_attention",
-             "_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention", "Transformer",
-             "TransformerEncoder", "TransformerEncoderLayer", "TransformerDecoder", "TransformerDecoderLayer")
+ATTENTION = ("torch.nn.MultiheadAttention", "torch.nn.modules.activation.MultiheadAttention",
+             "torch.nn.functional.scaled_dot_product_attention", "torch.nn.functional.multi_head_attention_forward",
+             "torch.nn.attention", "torch._native_multi_head_attention", "torch._scaled_dot_product_attention_math",
+             "torch._scaled_dot_product_flash_attention", "torch._scaled_dot_product_flash_attention_for_cpu",
+             "torch._scaled_dot_product_efficient_attention", "torch._scaled_dot_product_cudnn_attention",
+             "torch._C._nn.scaled_dot_product_attention", "torch.ops.aten.scaled_dot_product_attention",
+             "torch.ops.aten._scaled_dot_product_flash_attention_for_cpu", "torch.ops.aten._native_multi_head_attention",
+             "torch.ops.aten._scaled_dot_product_attention_math", "torch.nn.Transformer", "torch.nn.TransformerEncoder",
+             "torch.nn.TransformerEncoderLayer", "torch.nn.TransformerDecoder", "torch.nn.TransformerDecoderLayer",
+             "torch.nn.modules.transformer")
 SUITE.rule("test_attention", ATTENTION, "Q2 asks for multi-head attention written out, without PyTorch's attention "
            "(nn.MultiheadAttention, F.scaled_dot_product_attention, nn.Transformer* layers or their private variants).")
 OFF = ("torch.nn.functional.scaled_dot_product_attention", "torch.nn.functional.multi_head_attention_forward",
        "torch.nn.MultiheadAttention", "torch.nn.modules.activation.MultiheadAttention",
-       "torch._C._nn.scaled_dot_product_attention", "torch._native_multi_head_attention")
+       "torch._C._nn.scaled_dot_product_attention", "torch._native_multi_head_attention",
+       "torch.ops.aten._scaled_dot_product_flash_attention_for_cpu", "torch.ops.aten._scaled_dot_product_attention_math",
+       "torch.ops.aten._native_multi_head_attention")
 
 
 # ---------------------------------------------------------------- Q1: patchify

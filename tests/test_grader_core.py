@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from course_utils.grader import wire
-from course_utils.grader.cases import Answer, Call, Suite, compare, names_used, plain, rule_violations
+from course_utils.grader.cases import Answer, Call, Suite, compare, plain, rule_violations
 from course_utils.grader.probe import _answer
 from course_utils.grader.score import score, totals
 
@@ -62,16 +62,18 @@ def test_compare_reports_which_value_and_by_how_much():
     assert "number" in compare(True, 1, 0, 0)
 
 
-def test_names_used_sees_renamed_imports_wrappers_and_strings():
+def test_rules_see_renamed_imports_and_literal_getattr_but_not_strings():
     src = ("from torch.nn.functional import max_unpool2d as mu\n"
-           "import sklearn.metrics as m\n"
-           "def f(x):\n    return getattr(F, 'max_unpool2d')(x)\n")
-    used = names_used(src)
-    assert {"max_unpool2d", "sklearn", "metrics"} <= used
+           "import torch.nn.functional as F\n"
+           "def f(x):\n    return getattr(F, 'max_unpool2d')(x)\n"
+           "def g(x):\n    return mu(x)\n")
     suite = Suite("x")
-    suite.rule("t", ["max_unpool2d"], "No unpool.")
-    assert "max_unpool2d" in rule_violations(suite.rules, [src])["t"]
-    assert rule_violations(suite.rules, ["def f(x):\n    return x.scatter(0, x, x)\n"]) == {}
+    suite.rule("t", ["torch.nn.functional.max_unpool2d"], "No unpool.", targets=["f"])
+    assert "torch.nn.functional.max_unpool2d" in rule_violations(suite.rules, [src])["t"]
+    suite.rules[0].targets = ("g",)
+    assert "torch.nn.functional.max_unpool2d" in rule_violations(suite.rules, [src])["t"]
+    clean = "def g(x):\n    '''Not max_unpool2d.'''\n    return x.scatter(0, x, x)  # nor F.max_unpool2d\n"
+    assert rule_violations(suite.rules, [clean]) == {}
 
 
 def make_suite():

@@ -25,7 +25,6 @@ reference computed here that holds nan or inf is the case author's error (`CaseE
 """
 from __future__ import annotations
 
-import ast
 import importlib.util
 import zlib
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import wire
+from .rules import Finding, Rule, judge_notebook, loops_in, rule_violations  # noqa: F401  (the rules live in rules.py)
 
 Check = Callable[["Answer"], "str | None"]
 
@@ -410,21 +410,13 @@ class Case:
     weight: float = 1.0
 
 
-@dataclass
-class Rule:
-    """A part must be written without some library names; checked on the submitted source, not in the kernel."""
-
-    grade_id: str
-    forbid: tuple[str, ...]
-    why: str
-    no_loops_in: tuple[str, ...] = ()
-
-
 class Suite:
     """The hidden cases and rules of one assignment, keyed by the grade_id of the test cell they score."""
 
     def __init__(self, assignment: str):
         self.assignment, self.cases, self.rules = assignment, [], []
+        self._targets: tuple[int, dict[str, tuple[str, ...]]] | None = None
+        self._spare: tuple[int, int, list] | None = None    # (seed, number of cases, draw) kept by targets()
 
     def case(self, grade_id: str, *, draws: int = 1, weight: float = 1.0, name: str | None = None):
         """Decorator: register a case function `fn(rng) -> Call | list[Call]` for the test cell `grade_id`."""
@@ -437,10 +429,24 @@ class Suite:
         return register
 
     def rule(self, grade_id: str, forbid: list[str] | tuple[str, ...], why: str,
-             no_loops_in: list[str] | tuple[str, ...] = ()) -> None:
-        """Register a "without X" rule for the part scored by `grade_id`; `no_loops_in` names functions that
+             no_loops_in: list[str] | tuple[str, ...] = (), targets: list[str] | tuple[str, ...] = ()) -> None:
+        """Register a "without X" rule (`rules.Rule`) for the part scored by `grade_id`: `forbid` holds dotted API
+        names or module prefixes ("torch.nn.functional.max_unpool2d", "sklearn"), judged on the part's graded
+        functions (`targets`, default: what its cases call) and all they reach; `no_loops_in` names functions that
         (with every function of the student's they call) may hold no Python loop or comprehension."""
-        self.rules.append(Rule(grade_id, tuple(forbid), why, tuple(no_loops_in)))
+        self.rules.append(Rule(grade_id, tuple(forbid), why, tuple(no_loops_in), tuple(targets)))
+
+    def targets(self, seed: int = 0) -> dict[str, tuple[str, ...]]:
+        """grade_id -> the names its cases call, what the rules judge (found by one draw the first time: the names
+        do not depend on the seed; that draw is kept for the next `draw(seed)`, so the scoring does not repeat it)."""
+        if self._targets is None or self._targets[0] != len(self.cases):
+            drawn = self.draw(seed)
+            self._spare = (seed, len(self.cases), drawn)
+            found: dict[str, dict[str, None]] = {}
+            for case, _, calls in drawn:
+                found.setdefault(case.grade_id, {}).update(dict.fromkeys(c.target for c in calls))
+            self._targets = (len(self.cases), {gid: tuple(names) for gid, names in found.items()})
+        return self._targets[1]
 
     def grade_ids(self) -> list[str]:
         """Test cells that have cases, in the order they were registered."""
@@ -448,6 +454,9 @@ class Suite:
 
     def draw(self, run_seed: int) -> list[tuple[Case, int, list[Call]]]:
         """Every (case, draw, calls), with inputs drawn from the secret run seed."""
+        if self._spare is not None and self._spare[:2] == (run_seed, len(self.cases)):
+            out, self._spare = self._spare[2], None
+            return out
         out = []
         for case in self.cases:
             for k in range(case.draws):
@@ -468,93 +477,6 @@ def load_suite(path: Path) -> Suite:
     if not isinstance(suite, Suite):
         raise TypeError(f"{path} must define SUITE = Suite(...)")
     return suite
-
-
-# ---------------------------------------------------------------- static rules on the submitted source
-
-def names_used(source: str) -> set[str]:
-    """Every identifier a cell's source mentions: names, attributes, imported names (before `as`), and
-    identifier-like words inside string literals (so getattr(F, "max_unpool2d") counts)."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return set(_words(source))
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name):
-            found.add(node.id)
-        elif isinstance(node, ast.Attribute):
-            found.add(node.attr)
-        elif isinstance(node, ast.alias):
-            found.update(node.name.split("."))
-        elif isinstance(node, (ast.Import, ast.ImportFrom)) and getattr(node, "module", None):
-            found.update(node.module.split("."))
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            found.update(_words(node.value))
-    return found
-
-
-def _words(text: str) -> list[str]:
-    """Identifier-like words of a text."""
-    import re
-
-    return re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)
-
-
-def rule_violations(rules: list[Rule], student_sources: list[str]) -> dict[str, str]:
-    """grade_id -> message for every rule the student's code breaks."""
-    used: set[str] = set()
-    for src in student_sources:
-        used |= names_used(src)
-    out = {}
-    for rule in rules:
-        hit = sorted(n for n in rule.forbid if n in used)
-        if hit:
-            out[rule.grade_id] = f"{rule.why} Your code mentions {', '.join('`' + h + '`' for h in hit)}."
-        elif rule.no_loops_in and (loops := loops_in(rule.no_loops_in, student_sources)):
-            out[rule.grade_id] = f"{rule.why} Your code has {loops[0]}."
-    return out
-
-
-_LOOPS = {ast.For: "a for loop", ast.AsyncFor: "a for loop", ast.While: "a while loop", ast.ListComp: "a list comprehension",
-          ast.SetComp: "a set comprehension", ast.DictComp: "a dict comprehension", ast.GeneratorExp: "a generator expression"}
-_LOOP_CALLS = ("map", "filter", "vectorize", "frompyfunc", "apply_", "starmap")
-
-
-def loops_in(names: tuple[str, ...], student_sources: list[str]) -> list[str]:
-    """Python loops inside the named functions and every function of the student's they reach by name (calls,
-    module-level aliases and wrappers `f = partial(g)`, functions passed as arguments), e.g.
-    ["a for loop in `helper` (reached from `giou`), line 3"]."""
-    defs: dict[str, list[ast.AST]] = {}
-    for src in student_sources:
-        try:
-            tree = ast.parse(src)
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                defs.setdefault(node.name, []).append(node)
-        for node in tree.body:                                                  # module level: aliases, wrappers
-            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-                defs.setdefault(node.targets[0].id, []).append(node.value)
-    found, seen, todo = [], set(), [(n, n) for n in names]
-    while todo:
-        name, root = todo.pop(0)
-        if name in seen:
-            continue
-        seen.add(name)
-        where = f"`{name}`" + ("" if name == root else f" (reached from `{root}`)")
-        for body in defs.get(name, []):
-            for node in ast.walk(body):
-                if type(node) in _LOOPS:
-                    found.append(f"{_LOOPS[type(node)]} in {where}, line {node.lineno}")
-                elif isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) in _LOOP_CALLS:
-                    found.append(f"a call of `{getattr(node.func, 'id', getattr(node.func, 'attr', ''))}` in {where}")
-                if isinstance(node, (ast.Name, ast.Attribute)):
-                    ref = node.id if isinstance(node, ast.Name) else node.attr
-                    if ref in defs and ref not in seen:
-                        todo.append((ref, root))
-    return found
 
 
 # ---------------------------------------------------------------- input helpers for case files

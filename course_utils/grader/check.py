@@ -17,8 +17,9 @@ from pathlib import Path
 
 import nbformat
 
-from .cases import Suite, load_suite, rule_violations
-from .execute import Limits, cell_points, student_sources  # noqa: F401  (re-exported for the case tests)
+from .cases import Suite, load_suite
+from .execute import Limits, cell_points, nbgrader_meta, student_sources  # noqa: F401  (for the case tests)
+from .rules import judge_notebook
 from .score import CaseResult, score, totals
 from .session import Kernel
 
@@ -38,8 +39,9 @@ def run_suite(suite: Suite, nb: nbformat.NotebookNode, points: dict[str, float],
                 run = kernel.run(cell.source, LIMITS.timeout)
                 if run.status != "ok":
                     print(f"  cell {i} ({meta.get('grade_id', '?')}): {run.status} {run.ename} {run.evalue[:200]}")
+            code = [(c.source, nbgrader_meta(c)) for c in nb.cells if c.cell_type == "code"]
             return score(suite, lambda req: kernel.ask(req, LIMITS.ask_timeout), points, seed,
-                         rule_violations(suite.rules, student_sources(nb)))
+                         judge_notebook(suite.rules, code, suite.targets())[0])
         finally:
             kernel.shutdown()
 

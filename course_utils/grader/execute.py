@@ -30,7 +30,8 @@ from typing import Any
 import nbformat
 
 from . import sandbox
-from .cases import Answer, Suite, rule_violations
+from .cases import Answer, Suite
+from .rules import judge_notebook, review_comments
 from .score import CaseResult, score, totals
 from .session import MAX_FRAME_BYTES, MAX_OUTPUT_CHARS, Kernel, Run
 
@@ -455,7 +456,9 @@ def grade_submission(data: bytes, release: nbformat.NotebookNode, suite: Suite, 
                 raise SandboxError(f"the sandboxed kernel did not start: {type(e).__name__}: {e}") from e
             runner = Runner(kernel, [nb.cells[i].source for i in code], limits, log, stop)
             runs = runner.run_cells()
-            violations = rule_violations(suite.rules, student_sources(nb))
+            violations, rule_notes = judge_notebook(suite.rules, [(nb.cells[i].source, nbgrader_meta(nb.cells[i]))
+                                                                  for i in code], suite.targets(run_seed),
+                                                    [r is not None and r.status == "ok" for r in runs])
             results = score(suite, runner.ask, points, run_seed, violations)
         finally:
             kernel.shutdown()
@@ -465,8 +468,9 @@ def grade_submission(data: bytes, release: nbformat.NotebookNode, suite: Suite, 
                       "status": run.status if run is not None else "not run"})
         _put_outputs(nb.cells[i], run, limits)
     notes += _cell_notes(nb, cells, runs) + list(dict.fromkeys(runner.events))
-    notes += [f"{gid}: {msg}" for gid, msg in violations.items()]
-    grades, comments = _grades(nb, release, totals(results), points)
+    notes += rule_notes + [f"needs review: {gid}: `{f.line}` ({f.why})" if f.review else f"{gid}: {f}"
+                           for gid, f in violations.items()]
+    grades, comments = _grades(nb, release, totals(results), points, review_comments(violations))
     seconds = time.monotonic() - t0
     log.info("graded in %.1f s wall (CPU: kernel %.1f s, grader %.1f s), %d restarts; %s", seconds, kernel.cpu,
              time.thread_time() - cpu0, kernel.restarts, "; ".join(notes))
@@ -522,8 +526,10 @@ def _cell_notes(nb: nbformat.NotebookNode, cells: list[dict], runs: list[Run | N
 
 
 def _grades(nb: nbformat.NotebookNode, release: nbformat.NotebookNode, auto: dict[str, float],
-            points: dict[str, float]) -> tuple[dict[str, float | None], dict[str, str | None]]:
-    """auto_score of every grade cell (cases for tests; nbgrader's rule for written answers) and auto comments."""
+            points: dict[str, float], reviews: dict[str, str] | None = None
+            ) -> tuple[dict[str, float | None], dict[str, str | None]]:
+    """auto_score of every grade cell (cases for tests; nbgrader's rule for written answers) and auto comments
+    (an answer the rules could not judge: its "NEEDS REVIEW: <line> (<why>)" lines, for the TA in the formgrader)."""
     from nbgrader import utils
 
     grades: dict[str, float | None] = {}
@@ -539,7 +545,7 @@ def _grades(nb: nbformat.NotebookNode, release: nbformat.NotebookNode, auto: dic
             grades[gid] = utils.determine_grade(cell)[0]      # 0 when unchanged from the release, else by hand
         if meta.get("solution") or meta.get("task"):
             unchanged = meta.get("checksum") == utils.compute_checksum(cell)
-            comments[gid] = "No response." if unchanged and not meta.get("task") else None
+            comments[gid] = "No response." if unchanged and not meta.get("task") else (reviews or {}).get(gid)
     return grades, comments
 
 

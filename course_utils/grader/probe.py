@@ -168,23 +168,63 @@ def _optimizer(spec: dict, args: list):
 
 
 class _disabled:
-    """Switch dotted attributes off while the student's call runs (defence in depth; the rule is static)."""
+    """Switch dotted names off while the student's call runs (defence in depth; the static rule judges the source).
+
+    "torch.ops.<namespace>.<op>" switches the op's kernels off in PyTorch's dispatcher (every overload, on CPU and
+    CUDA) as well as its attribute, so every route to it fails, a reference captured earlier included; any other
+    name is replaced on its owner (a module or class) by a stand-in that raises. A name the installed library
+    lacks is skipped (the case files list internals of several versions)."""
 
     def __init__(self, names: list[str]):
-        self.names, self.saved = names, []
+        self.names, self.saved, self.libraries = names, [], {}
 
     def __enter__(self):
         for dotted in self.names:
+            if dotted.startswith("torch.ops.") and dotted.count(".") == 3:
+                self._op(dotted)
+                continue
             owner_name, attr = dotted.rsplit(".", 1)
-            owner = importlib.import_module(owner_name) if owner_name in sys.modules or "." not in owner_name \
-                else _resolve(owner_name)
-            self.saved.append((owner, attr, getattr(owner, attr)))
+            try:
+                owner = importlib.import_module(owner_name) if owner_name in sys.modules or "." not in owner_name \
+                    else _resolve(owner_name)
+                value = getattr(owner, attr)
+            except (ImportError, AttributeError):
+                continue
+            self.saved.append((owner, attr, value))
             setattr(owner, attr, _switched_off(dotted))
         return self
+
+    def _op(self, dotted: str) -> None:
+        """Register a raising kernel for every overload of the op (undone by destroying the library in __exit__)."""
+        import warnings
+
+        import torch
+
+        _, _, namespace, op = dotted.split(".")
+        try:
+            owner = getattr(torch.ops, namespace)
+            packet = getattr(owner, op)
+        except (AttributeError, RuntimeError):
+            return
+        off = _switched_off(dotted)
+        if namespace not in self.libraries:
+            self.libraries[namespace] = torch.library.Library(namespace, "IMPL")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")           # "overriding a previously registered kernel"
+            for overload in packet.overloads():
+                for key in ("CPU", "CUDA"):
+                    try:
+                        self.libraries[namespace].impl(op if overload == "default" else f"{op}.{overload}", off, key)
+                    except RuntimeError:
+                        pass
+        self.saved.append((owner, op, packet))
+        setattr(owner, op, off)
 
     def __exit__(self, *exc):
         for owner, attr, value in reversed(self.saved):
             setattr(owner, attr, value)
+        for library in self.libraries.values():
+            library._destroy()
         return False
 
 

@@ -1,8 +1,10 @@
 """Score a suite: ask every case of every part, judge each answer here, share a cell's points by weight.
 
 `score` knows nothing about kernels: it gets `ask(request) -> Answer` (a `session.Kernel.ask`, or a fake
-in tests), the test cells' points, and the rule violations found in the submitted source. A case passes
-when every Call it drew was answered correctly; a part whose rule is broken scores 0 with the rule's text.
+in tests), the test cells' points, and what the rules found in the submitted source (`rules.Finding`s, or
+plain texts). A case passes when every Call it drew was answered correctly; a part whose rule is broken scores
+0 with the rule's text; a part the rules could not judge keeps the points of its cases, each result marked with
+the line to review (`CaseResult.review`).
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .cases import Answer, Call, CaseError, Suite
+from .rules import Finding
 
 
 @dataclass
@@ -25,12 +28,17 @@ class CaseResult:
     max_points: float
     message: str = ""
     call: str = ""
+    review: str = ""                 # "NEEDS REVIEW: <line> (<why>)" when the rules could not judge the part
 
 
 def score(suite: Suite, ask: Callable[[dict], Answer], cell_points: dict[str, float], run_seed: int,
-          violations: dict[str, str] | None = None) -> list[CaseResult]:
-    """Every case result; the points of each test cell shared among its cases (and draws) by weight."""
-    violations = violations or {}
+          violations: dict[str, Finding | str] | None = None) -> list[CaseResult]:
+    """Every case result; the points of each test cell shared among its cases (and draws) by weight.
+
+    violations  grade_id -> a rules.Finding (a violation zeroes the part; a review keeps its points and marks its
+                results) or a text (a violation)"""
+    reviews = {g: str(f) for g, f in (violations or {}).items() if getattr(f, "review", False)}
+    violations = {g: str(f) for g, f in (violations or {}).items() if g not in reviews}
     drawn = suite.draw(run_seed)
     weight = defaultdict(float)
     for case, _, _ in drawn:
@@ -48,7 +56,8 @@ def score(suite: Suite, ask: Callable[[dict], Answer], cell_points: dict[str, fl
             if problem:
                 break
         results.append(CaseResult(case.grade_id, case.name, k, problem is None,
-                                  max_points if problem is None else 0.0, max_points, problem or "", where))
+                                  max_points if problem is None else 0.0, max_points, problem or "", where,
+                                  reviews.get(case.grade_id, "")))
     return results
 
 
