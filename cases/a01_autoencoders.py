@@ -3,6 +3,11 @@
 Every input is drawn from the run's secret seed; every expected value is computed here, in the grader's
 process, by PyTorch / scikit-learn / SciPy or by a few lines of reference code. Part 1's `trace_shapes` may call
 the student's `conv_out`: both are Part 1, so a bug in one costs only Part 1's points.
+
+What a case exists to test is there in every run; only values are drawn: every size draw has a stride, a padding
+and an output padding above their defaults (and a floor that matters), every random stack holds each kind of
+layer, the projection's rows lie inside, outside and on the ball. An edge (an empty stack, a size below 1, a KL
+of 0) is asked beside an ordinary call in the same case, so that "raise always" or "return 0" scores nothing.
 """
 import numpy as np
 import scipy.optimize
@@ -42,10 +47,12 @@ def _layer_sizes(d: int, f: int, s: int, p: int, a: int) -> tuple[int, int]:
 
 @SUITE.case("test_sizes_formulas", draws=6)
 def conv_and_transpose_sizes(rng):
-    d, f, s = int(rng.integers(3, 40)), int(rng.integers(1, 6)), int(rng.integers(1, 4))
-    p = int(rng.integers(0, f // 2 + 1))
-    d = max(d, f)                           # the window fits
-    a = int(rng.integers(0, s))
+    """Stride >= 2, padding >= 1, output padding >= 1 and a remainder the floor drops, in every draw."""
+    f, s = int(rng.integers(2, 6)), int(rng.integers(2, 4))
+    p, a = int(rng.integers(1, f // 2 + 1)), int(rng.integers(1, s))
+    d = int(rng.integers(f, 40))            # the window fits
+    if (d - f + 2 * p) % s == 0:
+        d += 1                              # the floor matters
     conv, tconv = _layer_sizes(d, f, s, p, a)
     return [Call("conv_out", d, f, s, p, expect=conv, kind="int"),
             Call("conv_transpose_out", d, f, s, p, a, expect=tconv, kind="int")]
@@ -64,9 +71,10 @@ def default_stride_and_padding(rng):
     return [Call("conv_out", d, f, expect=conv, kind="int"), Call("conv_transpose_out", d, f, expect=tconv, kind="int")]
 
 
-def _random_layer(rng) -> tuple:
-    """One ("conv", f, s, p) / ("pool", f, s) / ("tconv", f, s, p, a) layer with random settings."""
-    kind = ("conv", "pool", "tconv")[int(rng.integers(0, 3))]
+def _random_layer(rng, kind: str | None = None) -> tuple:
+    """One ("conv", f, s, p) / ("pool", f, s) / ("tconv", f, s, p, a) layer with random settings (of a random kind
+    unless `kind` says)."""
+    kind = kind or ("conv", "pool", "tconv")[int(rng.integers(0, 3))]
     f, s = int(rng.integers(1, 6)), int(rng.integers(1, 4))
     if kind == "pool":
         return ("pool", max(f, 2), s)
@@ -89,56 +97,75 @@ def _module(layer: tuple) -> nn.Module:
     return nn.Conv2d(1, 1, f, s, rest[0]) if kind == "conv" else nn.ConvTranspose2d(1, 1, f, s, rest[0], rest[1])
 
 
-def _valid_stack(rng, d: int, count: int, largest: int = 150) -> list[tuple]:
-    """`count` random layers that keep the size between 1 and `largest` (redrawn until they do)."""
-    layers = []
-    while len(layers) < count:
-        layer = _random_layer(rng)
-        if 1 <= _formula(d, layer) <= largest:
-            layers.append(layer)
-            d = _formula(d, layer)
-    return layers
+def _valid_stack(rng, d: int, count: int, largest: int = 150, kinds: tuple[str, ...] = ()) -> list[tuple]:
+    """`count` random layers that keep the size between 1 and `largest` (redrawn until they do), holding one layer
+    of each of `kinds` (a transposed one with output padding) at random places."""
+    while True:
+        wanted = list(kinds) + [None] * (count - len(kinds))
+        wanted = [wanted[i] for i in rng.permutation(len(wanted))]
+        layers, size = [], d
+        for kind in wanted:
+            for _ in range(200):
+                layer = _random_layer(rng, kind)
+                if kind == "tconv":                 # with an output padding
+                    layer = ("tconv", layer[1], max(layer[2], 2), layer[3], max(layer[4], 1))
+                if 1 <= _formula(size, layer) <= largest:
+                    layers.append(layer)
+                    size = _formula(size, layer)
+                    break
+            else:
+                break                       # no layer of this kind fits here: draw the stack again
+        if len(layers) == count:
+            return layers
 
 
-@SUITE.case("test_trace_shapes", draws=4)
-def random_stacks(rng):
-    d = int(rng.integers(12, 70))
-    layers = _valid_stack(rng, d, int(rng.integers(1, 7)))
+def _traced(d: int, layers: list[tuple]) -> Call:
+    """trace_shapes(d, layers) against the sizes PyTorch's own layers produce."""
     h, want = torch.zeros(1, 1, d, d), []
-    for layer in layers:                    # the sizes PyTorch's own layers produce
+    for layer in layers:
         h = _module(layer)(h)
         want.append(h.shape[-1])
     return Call("trace_shapes", d, layers, expect=want)
 
 
+@SUITE.case("test_trace_shapes", draws=4)
+def random_stacks(rng):
+    """3 to 6 layers, a conv, a pooling and a transposed conv with output padding among them."""
+    d = int(rng.integers(12, 70))
+    return _traced(d, _valid_stack(rng, d, int(rng.integers(3, 7)), kinds=("conv", "pool", "tconv")))
+
+
 @SUITE.case("test_trace_shapes")
 def empty_stack(rng):
-    return Call("trace_shapes", int(rng.integers(5, 40)), [], expect=[])
+    d = int(rng.integers(5, 40))
+    return [Call("trace_shapes", d, [], expect=[]), _traced(d, _valid_stack(rng, d, 1))]
 
 
 @SUITE.case("test_trace_shapes")
 def size_below_one_raises(rng):
     d = int(rng.integers(3, 6))
-    return Call("trace_shapes", d, [("conv", 3, 1, 0)] * 3, raises=ValueError)
+    return [_traced(d + 4, [("conv", 3, 1, 0)] * 3), Call("trace_shapes", d, [("conv", 3, 1, 0)] * 3, raises=ValueError)]
 
 
 @SUITE.case("test_trace_shapes", draws=2)
 def size_below_one_midway_raises(rng):
-    """A layer drives the size below 1 and a later transposed conv would bring it back: raise at that layer."""
+    """A layer drives the size below 1 and a later transposed conv would bring it back: raise at that layer (a conv
+    and a pooling window too big, each after the same valid layers, which are asked on their own first)."""
     start = d = int(rng.integers(6, 30))
-    layers = _valid_stack(rng, d, int(rng.integers(0, 3)), largest=40)
+    layers = _valid_stack(rng, d, int(rng.integers(1, 3)), largest=40)
     for layer in layers:
         d = _formula(d, layer)
-    too_big = ("conv", d + 1 + int(rng.integers(0, 3)), 1, 0) if rng.random() < 0.5 else ("pool", d + 1, 1)
     back_up = ("tconv", d + 4, 1, 0, 0)      # from a size <= 0 back to >= 3
-    return Call("trace_shapes", start, layers + [too_big, back_up], raises=ValueError)
+    return [_traced(start, layers)] + [
+        Call("trace_shapes", start, layers + [too_big, back_up], raises=ValueError)
+        for too_big in (("conv", d + 1 + int(rng.integers(0, 3)), 1, 0), ("pool", d + 1, 1))]
 
 
 # ---------------------------------------------------------------- Part 2: max-unpooling
 
 @SUITE.case("test_max_unpool", draws=2)
 def unpool_even_windows(rng):
-    n, c, h, w = int(rng.integers(1, 4)), int(rng.integers(1, 4)), 2 * int(rng.integers(2, 6)), 2 * int(rng.integers(2, 6))
+    n, c, h, w = int(rng.integers(2, 4)), int(rng.integers(2, 4)), 2 * int(rng.integers(2, 6)), 2 * int(rng.integers(2, 6))
     x = normal(rng, n, c, h, w)
     pooled, idx = F.max_pool2d(x, 2, return_indices=True)
     values = normal(rng, *pooled.shape)
@@ -192,7 +219,9 @@ def kl_value_and_gradient(rng):
 def kl_averages_over_batch(rng):
     rho = float(rng.uniform(0.1, 0.6))
     col = torch.tensor([[rho - 0.05], [rho + 0.05]], dtype=torch.float64)      # unit mean exactly rho
-    return Call("kl_sparsity", rho, col, expect=torch.tensor(0.0, dtype=torch.float64), atol=1e-12)
+    other = torch.tensor([[rho - 0.05], [rho + 0.15]], dtype=torch.float64)    # unit mean rho + 0.05
+    return [Call("kl_sparsity", rho, col, expect=torch.tensor(0.0, dtype=torch.float64), atol=1e-12),
+            Call("kl_sparsity", rho, other, expect=_kl_sparsity(rho, other), atol=1e-12)]
 
 
 # ---------------------------------------------------------------- Part 5: anomaly scores and ROC AUC
@@ -200,7 +229,7 @@ def kl_averages_over_batch(rng):
 @SUITE.case("test_anomaly_scores", draws=2)
 def scores_of_a_seeded_model(rng):
     spec, model = sequential([["Flatten"], ["Linear", 784, 6], ["Tanh"], ["Linear", 6, 784], ["Unflatten", 1, [1, 28, 28]]], rng)
-    xs = torch.sigmoid(normal(rng, int(rng.integers(1, 7)), 1, 28, 28))
+    xs = torch.sigmoid(normal(rng, int(rng.integers(2, 7)), 1, 28, 28))         # one score per image
     with torch.no_grad():
         ref = ((torch.sigmoid(model(xs)) - xs) ** 2).flatten(1).mean(1)
     no_grad = lambda a: None if not a.out.grad else "compute the scores under torch.no_grad() (the result requires grad)"  # noqa: E731
@@ -252,17 +281,24 @@ def _ball_minimiser(z: torch.Tensor, r: float) -> torch.Tensor:
     return torch.tensor(np.array(want))
 
 
+def _rows_around_the_ball(rng, r: float, d: int) -> torch.Tensor:
+    """Rows in random directions: a zero row, rows inside the ball, one on the sphere, rows outside, shuffled."""
+    inside, outside = int(rng.integers(2, 5)), int(rng.integers(2, 5))
+    norms = np.concatenate([[0.0], rng.uniform(0.05, 0.9, inside) * r, [r], rng.uniform(1.1, 4.0, outside) * r])
+    rows = F.normalize(normal(rng, len(norms), d, dtype=torch.float64), dim=1) * torch.from_numpy(norms)[:, None]
+    return rows[torch.from_numpy(rng.permutation(len(norms)))]
+
+
 @SUITE.case("test_project_to_ball", draws=2)
 def projection_matches_a_constrained_minimiser(rng):
-    n, d, r = int(rng.integers(3, 12)), int(rng.integers(2, 8)), float(rng.uniform(0.5, 3))
-    z = normal(rng, n, d, dtype=torch.float64) * torch.from_numpy(rng.uniform(0.05, 3, (n, 1)))
-    z[0] = 0.0                                          # a zero row stays zero
+    r = float(rng.uniform(0.5, 3))
+    z = _rows_around_the_ball(rng, r, int(rng.integers(2, 8)))
     return Call("project_to_ball", z, r, expect=_ball_minimiser(z, r), atol=1e-5)
 
 
 @SUITE.case("test_project_to_ball")
 def projection_leaves_z_alone(rng):
     """z arrives as a tensor that requires grad: an in-place write to it raises (the caller's z must not change)."""
-    n, d, r = int(rng.integers(3, 8)), int(rng.integers(2, 6)), float(rng.uniform(0.5, 2))
-    z = normal(rng, n, d, dtype=torch.float64) * torch.from_numpy(rng.uniform(0.1, 3, (n, 1)))
+    r = float(rng.uniform(0.5, 2))
+    z = _rows_around_the_ball(rng, r, int(rng.integers(2, 6)))
     return Call("project_to_ball", z, r, expect=_ball_minimiser(z, r), atol=1e-5, grad=(0,))

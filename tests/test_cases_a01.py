@@ -71,6 +71,35 @@ def project_to_ball(z, r=1.0):
     return z.mul_(torch.clamp(r / norms.clamp_min(1e-12), max=1.0))
 '''
 
+# conditions a draw once left to chance (issue 18): each loses its part under every run seed now
+NO_OUTPUT_PADDING = '''
+def conv_transpose_out(d, f, s=1, p=0, a=0):
+    return (d - 1) * s - 2 * p + f
+'''
+TRACE_WITHOUT_OUTPUT_PADDING = '''
+def trace_shapes(d, layers):
+    sizes = []
+    for kind, *args in layers:
+        d = conv_out(d, *args[:3]) if kind != "tconv" else conv_transpose_out(d, *args[:3])
+        if d < 1:
+            raise ValueError("size below 1")
+        sizes.append(d)
+    return sizes
+'''
+ONTO_THE_SPHERE = '''
+def project_to_ball(z, r=1.0):
+    return r * z / z.norm(dim=1, keepdim=True).clamp_min(1e-12)
+'''
+BY_THE_LARGEST_NORM = '''
+def project_to_ball(z, r=1.0):
+    return z * min(1.0, r / float(z.norm(dim=1).max()))
+'''
+KL_OF_EACH_EXAMPLE = '''
+def kl_sparsity(rho, activations):
+    a = activations
+    return (rho * torch.log(rho / a) + (1 - rho) * torch.log((1 - rho) / (1 - a))).mean(0).sum()
+'''
+
 
 def wrong_notebooks():
     """name -> (wrong notebook, the part that must lose its points)."""
@@ -84,7 +113,15 @@ def wrong_notebooks():
             "trace_shapes checks only the last size": (with_definition(nb, LAST_SIZE_ONLY), "test_trace_shapes"),
             "max_unpool drops float64": (with_definition(nb, FLOAT32_UNPOOL), "test_max_unpool"),
             "roc_auc counts ties as 0": (with_definition(nb, TIES_COUNT_ZERO), "test_roc_auc"),
-            "project_to_ball writes into z": (with_definition(nb, IN_PLACE), "test_project_to_ball")}
+            "project_to_ball writes into z": (with_definition(nb, IN_PLACE), "test_project_to_ball"),
+            "conv_transpose_out without the output padding (trace_shapes calls it)": (
+                with_definition(nb, NO_OUTPUT_PADDING), ["test_sizes_formulas", "test_trace_shapes"]),
+            "trace_shapes drops the output padding": (with_definition(nb, TRACE_WITHOUT_OUTPUT_PADDING), "test_trace_shapes"),
+            "project_to_ball onto the sphere, rows inside included": (with_definition(nb, ONTO_THE_SPHERE),
+                                                                      "test_project_to_ball"),
+            "project_to_ball scales by the largest norm of the batch": (with_definition(nb, BY_THE_LARGEST_NORM),
+                                                                        "test_project_to_ball"),
+            "kl_sparsity averages the KL of each example": (with_definition(nb, KL_OF_EACH_EXAMPLE), "test_kl_sparsity")}
 
 
 def suite():

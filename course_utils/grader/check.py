@@ -28,6 +28,12 @@ LIMITS = Limits()                 # the same per-cell and per-probe timeouts as 
 
 def run_suite(suite: Suite, nb: nbformat.NotebookNode, points: dict[str, float], seed: int) -> list[CaseResult]:
     """Execute the notebook's non-test code cells in a local kernel, then score the suite."""
+    return run_suite_seeds(suite, nb, points, [seed])[seed]
+
+
+def run_suite_seeds(suite: Suite, nb: nbformat.NotebookNode, points: dict[str, float],
+                    seeds: list[int]) -> dict[int, list[CaseResult]]:
+    """Execute the notebook once, then score the suite under each run seed (seed -> results)."""
     with tempfile.TemporaryDirectory(prefix="course-check-") as tmp:
         kernel = Kernel(cwd=tmp)
         kernel.start()
@@ -40,8 +46,9 @@ def run_suite(suite: Suite, nb: nbformat.NotebookNode, points: dict[str, float],
                 if run.status != "ok":
                     print(f"  cell {i} ({meta.get('grade_id', '?')}): {run.status} {run.ename} {run.evalue[:200]}")
             code = [(c.source, nbgrader_meta(c)) for c in nb.cells if c.cell_type == "code"]
-            return score(suite, lambda req: kernel.ask(req, LIMITS.ask_timeout), points, seed,
-                         judge_notebook(suite.rules, code, suite.targets())[0])
+            violations = judge_notebook(suite.rules, code, suite.targets())[0]
+            return {seed: score(suite, lambda req: kernel.ask(req, LIMITS.ask_timeout), points, seed, violations)
+                    for seed in seeds}
         finally:
             kernel.shutdown()
 

@@ -15,11 +15,14 @@ Request fields (all but `nonce`, `op` and `target` optional):
     op        "call" (call target(*args, **kwargs)), "new" (build class target(*args, **kwargs) under a
               seed, optionally load a state dict, then call its `method` on `inputs`), "value" (send a
               global's value)
-    args, kwargs, inputs          wire-encoded; {"__module__": [...layers], "state": {...}} builds a module,
+    args, kwargs, inputs          wire-encoded; {"__module__": [...layers], "state": {...}} builds a module
+                                  (in training mode; "grad": {name: tensor} pre-fills parameters' .grad, as
+                                  an earlier backward would have left them),
                                   {"__optimizer__": "sgd"|"adam", "of": i, "lr": ..} an optimizer over arg i
     grad      indices of tensor args to make leaves; the answer holds d sum(out * cotangent) / d arg
     cotangent wire-encoded tensor (default: ones)
-    state_of  indices of module args whose parameters (after the call) are sent back
+    state_of  indices of module args whose state dicts (after the call) are sent back, each parameter with its
+              requires_grad flag
     disable   dotted names ("torch.nn.functional.max_unpool2d") switched off during the call
 """
 from __future__ import annotations
@@ -33,7 +36,8 @@ from . import wire
 
 ANSWER_MIME = "application/x-course-answer+json"
 LAYERS = ("Linear", "Conv2d", "ConvTranspose2d", "ReLU", "Tanh", "Sigmoid", "LeakyReLU", "Flatten", "Unflatten",
-          "Identity", "GELU", "LayerNorm", "Embedding", "MaxPool2d")
+          "Identity", "GELU", "LayerNorm", "Embedding", "MaxPool2d", "BatchNorm1d", "BatchNorm2d", "Dropout",
+          "ZeroPad2d")
 
 
 def serve(request_text: str) -> None:
@@ -104,7 +108,7 @@ def _answer(request: dict, namespace: dict) -> dict:
     if leaves:
         answer["grads"] = wire.to_plain(_grads(out, leaves, request.get("cotangent")))
     if request.get("state_of"):
-        answer["states"] = wire.to_plain([{k: v for k, v in args[i].state_dict().items()} for i in request["state_of"]])
+        answer["states"] = wire.to_plain([dict(args[i].state_dict(keep_vars=True)) for i in request["state_of"]])
     return answer
 
 
@@ -134,13 +138,14 @@ def to_inputs(value: Any) -> Any:
         return tuple(to_inputs(v) for v in value)
     if isinstance(value, dict):
         if "__module__" in value:
-            return build_module(value["__module__"], value.get("state"))
+            return build_module(value["__module__"], value.get("state"), value.get("grad"))
         return {k: to_inputs(v) for k, v in value.items()}
     return value
 
 
-def build_module(layers: list, state: dict | None):
-    """nn.Sequential from [[name, args...], ...] over the LAYERS whitelist, with the given state dict."""
+def build_module(layers: list, state: dict | None, grads: dict | None = None):
+    """nn.Sequential from [[name, args...], ...] over the LAYERS whitelist, with the given state dict (and
+    parameters' .grad pre-filled from `grads`)."""
     import numpy as np
     import torch
     from torch import nn
@@ -156,6 +161,9 @@ def build_module(layers: list, state: dict | None):
         np.asarray(v).dtype == np.float64 for v in state.values()) else nn.Sequential(*mods)
     if state is not None:
         model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()}, strict=True)
+    params = dict(model.named_parameters())
+    for name, g in (grads or {}).items():
+        params[name].grad = torch.from_numpy(np.array(g)).to(params[name].dtype)
     return model
 
 
