@@ -64,7 +64,8 @@ def autograde(root: Path, name: str, student: str, scores: dict[str, float], sta
     gb.autograde(root, name, student, scores)
     record = root / "grading" / "results" / name / f"{student}.json"
     record.parent.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps({"student": student, "assignment": name, "status": status,
+    record.write_text(json.dumps({"student": student, "assignment": name, "status": status, "graded_at": "2026-12-01",
+                                  "submission_sha256": "0" * 64, "cells": [],
                                   "notes": ["kernel restarted once"] if status == "ok*" else [], "cases": []}))
 
 
