@@ -7,7 +7,8 @@
          "usage": {"seconds", "kernel_peak_bytes", "grader_peak_bytes"} (optional)}
     autograded/<student>/<assignment>/<notebook>.ipynb
         the release's locked cells and the student's cells with their (capped) outputs, nbgrader metadata as
-        nbgrader writes it, so the formgrader shows it
+        nbgrader writes it, so the formgrader shows it; always made inert first (`inert.inert`: nothing in it
+        runs or fetches in the TA's page)
 
 Both are written atomically (a temporary file, then os.replace); the record is written last, so a record
 means the student's gradebook rows are in. The run seed is never written here (only to the grader's log).
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import nbformat
+
+from .inert import inert
 
 if TYPE_CHECKING:
     from .execute import Outcome
@@ -136,7 +139,7 @@ def notebook_text(nb: nbformat.NotebookNode) -> str:
 
 
 def write_autograded(root: Path, assignment: str, student: str, notebook: str, nb: nbformat.NotebookNode) -> Path:
-    """Write the autograded notebook atomically (replacing an earlier one)."""
+    """Write the autograded notebook, made inert, atomically (replacing an earlier one)."""
     path = autograded_path(root, assignment, student, notebook)
-    _atomic_write(path, nbformat.writes(nb))
+    _atomic_write(path, nbformat.writes(inert(nb)))
     return path
