@@ -2,14 +2,19 @@
 
 Student HTML/JS in outputs, markdown and case messages is shown as text; nothing of the hidden cases or the
 run seed reaches the page; math is typeset by the MathJax copied next to it (no network); only stale pages
-are rewritten. The browser check (headless Chromium) is marked slow.
+are rewritten. Rendering is bounded: adversarial notebooks and records
+render within PAGE_BOUND seconds and MAX_PAGE_CHARS, a page past its time or size is plain text. The browser
+check (headless Chromium) is marked slow.
 """
 import base64
 import copy
+import html
 import json
 import re
 import sys
+import time
 from pathlib import Path
+from typing import Callable
 
 import nbformat
 import pytest
@@ -60,7 +65,7 @@ def autograded_notebook() -> nbformat.NotebookNode:
         nbformat.v4.new_output("display_data", data={"image/png": '"><script>x</script>'}),
         nbformat.v4.new_output("error", ename="ValueError", evalue=ERROR,
                                traceback=["\x1b[0;31mValueError\x1b[0m: " + ERROR])]
-    cells["sparsity_gradient_derivation"].source = ANSWER
+    cells["p4_answer"].source = ANSWER
     return nb
 
 
@@ -102,7 +107,7 @@ def course(tmp_path, empty_gradebook):
     gb.autograde(tmp_path, A, "alice", {"test_sizes_formulas": 1, "test_trace_shapes": 2, "test_max_unpool": 0,
                                         "test_kl_sparsity": 2, "test_anomaly_scores": 0, "test_roc_auc": 0,
                                         "test_project_to_ball": 0}, {"anomaly": "No response."})
-    gb.manual_grade(tmp_path, A, "alice", "sparsity_gradient_derivation", 3,
+    gb.manual_grade(tmp_path, A, "alice", "p4_answer", 3,
                     "Right idea <script>document.title='pwned-comment'</script>; the sign of the second term?")
     write_graded(tmp_path, "alice", record(run_seed=SEED), autograded_notebook())
     return tmp_path
@@ -121,10 +126,11 @@ def test_script_in_outputs_markdown_comments_and_case_messages_is_text(page):
     assert len(re.findall(r"<script\b", text)) == 2          # the MathJax configuration and MathJax itself
     for payload in (STREAM, ERROR, CASE, "<script>document.title='pwned-html'</script>"):
         assert payload not in text and report.esc(payload) in text
-    assert "<script>document.title='pwned-md'" not in text and "&lt;script&gt;document.title='pwned-md'" in text
+    # markdown is made inert first (`< script>`: text), then rendered with raw HTML escaped
+    assert "<script>document.title='pwned-md'" not in text and "&lt; script&gt;document.title='pwned-md'" in text
     assert "pwned-comment" in text and "<script>document.title='pwned-comment'" not in text
-    assert "<img src=x" not in text and "&lt;img src=x onerror=" in text
-    assert 'href="javascript:' not in text and "example.com" not in re.sub(r"\[image: [^]]*\]", "", text)
+    assert "<img src=x" not in text and "&lt; img src=x onerror=" in text
+    assert 'href="javascript:' not in text and not re.search(r'<img[^>]*src="(https?:)?//', text)
     assert "<b>bold</b>" not in text and "&lt;b&gt;bold&lt;/b&gt;" in text
     assert "\x1b[" not in text and f"data:image/png;base64,{PNG}" in text and "x</script>" not in text
 
@@ -153,7 +159,7 @@ def test_math_is_typeset_by_local_files_only(page):
     path, text = page
     refs = re.findall(r'<(?:script|img|link|iframe|source|video|audio)\b[^>]*\b(?:src|href)="([^"]*)"', text)
     assert refs and all(r.startswith("data:image/") or (path.parent / r).is_file() for r in refs), refs
-    assert not re.search(r"(src|href)=\"(https?:)?//", text)
+    assert not re.search(r"<(?!a )[^>]*\b(src|href)=\"(https?:)?//", text)    # nothing loaded (a link may point out)
     assert (path.parent / "mathjax" / "ui" / "safe.js").is_file()
     assert r"$\frac{\partial}{\partial \hat\rho_j} \mathrm{KL}" in text and "tex2jax_process" in text
 
@@ -161,7 +167,7 @@ def test_math_is_typeset_by_local_files_only(page):
 def test_only_missing_or_stale_pages_are_written(course, page):
     path, _ = page
     assert report.write_feedback(course, A) == 0                        # nothing changed
-    gb.manual_grade(course, A, "alice", "sparsity_gradient_derivation", 4)
+    gb.manual_grade(course, A, "alice", "p4_answer", 4)
     assert report.write_feedback(course, A) == 1 and "4 / 4 (graded by hand)" in path.read_text()
     write_graded(course, "alice", record(notes=["graded again"]), None)
     write_graded(course, "bob", {**record(), "student": "bob", "status": "zero", "cases": [], "cells": [],
@@ -204,3 +210,81 @@ def test_math_renders_offline_and_no_script_runs_in_a_browser(page, tmp_path):
         assert all(u.startswith(("file:", "data:", "chrome:")) for u in urls), urls   # chrome: the new-tab page
     finally:
         driver.quit()
+
+
+# ---------------------------------------------------------------- rendering is bounded
+
+PAGE_BOUND = 2.0            # seconds to render one adversarial page (report.PAGE_SECONDS is 1 s; ~0.3 s more at most)
+
+
+def adversarial_notebooks() -> dict[str, Callable[[], dict]]:
+    """Notebooks built to make a renderer slow or a page huge (plain dicts: nbformat would refuse some)."""
+    def nb(cells: list[dict]) -> dict:
+        return {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells}
+
+    def md(source: str, **extra) -> dict:
+        return {"cell_type": "markdown", "metadata": {}, "source": source, **extra}
+
+    def code(outputs: list[dict]) -> dict:
+        return {"cell_type": "code", "metadata": {}, "source": "x", "execution_count": 1, "outputs": outputs}
+
+    png = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 1_500_000).decode()     # 2 MB of base64
+    return {
+        "1 MB of unclosed begin": lambda: nb([md((r"\begin{x} a" + "\n") * 90_000)]),
+        "1 MB of unclosed $ and $$": lambda: nb([md("$a $$b \\$ " * 100_000)]),
+        "30 MB error": lambda: nb([code([{"output_type": "error", "ename": "E", "evalue": "v" * 1_000_000,
+                                          "traceback": ["\x1b[31m<b>x</b>\x1b[0m" * 100] * 15_000}])]),
+        "deep lists and quotes": lambda: nb([md("".join("  " * i + "- > " * 3 + "x\n" for i in range(20_000)))]),
+        "10,000 cells": lambda: nb([md(f"**{i}** $x_{i}$") if i % 2 else code([{
+            "output_type": "stream", "name": "stdout", "text": "y\n" * 50}]) for i in range(10_000)]),
+        "huge attachments": lambda: nb([md("![a](attachment:a.png)" * 50, attachments={
+            f"a{i}.png" if i else "a.png": {"image/png": png} for i in range(5)}) for _ in range(4)]),   # 40 MB
+        "many images": lambda: nb([code([{"output_type": "display_data", "metadata": {},
+                                          "data": {"image/png": png}}] * 15)]),                       # 30 MB
+    }
+
+
+@pytest.mark.parametrize("name", list(adversarial_notebooks()))
+def test_an_adversarial_page_renders_in_bounded_time_and_size(name):
+    nb = adversarial_notebooks()[name]()
+    t0 = time.perf_counter()
+    text = report.render_page(record(), nb, {}, "ab" * 32, True)
+    seconds = time.perf_counter() - t0
+    assert seconds < PAGE_BOUND and len(text) <= report.MAX_PAGE_CHARS, (seconds, len(text))
+    assert text.count("<script") <= 2                                   # MathJax's, or none on a plain page
+
+
+def test_an_adversarial_record_renders_in_bounded_size():
+    huge = {**record(), "notes": ["<blink>" * 200_000] * 1000,
+            "cases": [{**record()["cases"][1], "message": "m" * 1_000_000, "call": "c" * 1_000_000}] * 50_000}
+    t0 = time.perf_counter()
+    text = report.render_page(huge, None, {}, "ab" * 32, True)
+    assert time.perf_counter() - t0 < PAGE_BOUND and len(text) <= report.MAX_PAGE_CHARS
+    assert "<blink>" not in text and text.count("<li class=") == report.MAX_CASE_LINES
+
+
+def test_a_page_past_its_time_is_plain_text_and_tried_again(monkeypatch, course):
+    monkeypatch.setattr(report, "PAGE_SECONDS", 0.0)
+    text = report.render_page(record(), autograded_notebook(), {}, "ab" * 32, True)
+    assert "shown as plain text below: it took more than 0 s to render" in text and "<script" not in text
+    assert 'content="retry"' in text                                   # no fingerprint: stale at the next run
+    assert html.escape(HTML_OUT, quote=False) in text and "test_max_unpool" in text   # summary, notebook as text
+    assert report.write_feedback(course, A) == 1
+    assert report.current_fingerprint(report.feedback_path(course, A, "alice", A)) is None
+    assert report.write_feedback(course, A) == 1                        # tried again
+
+
+def test_a_page_past_its_size_is_plain_text(monkeypatch):
+    monkeypatch.setattr(report, "MAX_PAGE_CHARS", 20_000)
+    text = report.render_page(record(), autograded_notebook(), {}, "ab" * 32, True)
+    assert "shown as plain text below: it would be more than 20,000 characters long" in text
+    assert 'content="' + "ab" * 32 in text and "<script" not in text
+
+
+def test_math_spans_are_found_in_linear_time():
+    text = r"$a$ $$b$$ \begin{align}c\end{align} $ unclosed \begin{x} $d$ " + r"\begin{y}" * 200_000
+    t0 = time.perf_counter()
+    spans = report.math_spans(text)
+    assert time.perf_counter() - t0 < 1.0
+    assert [text[s:e] for s, e in spans][:3] == ["$a$", "$$b$$", r"\begin{align}c\end{align}"]
+    assert report.math_spans("$a\n\nb$ $$c\n\nd$$") == [(7, 15)]      # inline math stays in its paragraph
