@@ -28,10 +28,11 @@ def suite(name: str) -> Suite:
     return load_suite(course_root() / "cases" / f"{name}.py")
 
 
-def judge(name: str, *definitions: str, cells: tuple[str, ...] = (), ran: list[bool] | None = None):
-    """Findings and notes of the rules on the solution of `name` with `definitions` replaced and `cells` added
-    at the end (as cells the student added)."""
-    nb = solution(name)
+def judge(name: str, *definitions: str, cells: tuple[str, ...] = (), ran: list[bool] | None = None,
+          nb: nbformat.NotebookNode | None = None):
+    """Findings and notes of the rules on the solution of `name` (or `nb`) with `definitions` replaced and `cells`
+    added at the end (as cells the student added)."""
+    nb = solution(name) if nb is None else nb
     for source in definitions:
         nb = with_definition(nb, source)
     code = [(c.source, c.metadata.get("nbgrader", {})) for c in nb.cells if c.cell_type == "code"]
@@ -47,10 +48,19 @@ def verdict(name: str, part: str, *definitions: str, cells: tuple[str, ...] = ()
 
 # ---------------------------------------------------------------- the solutions
 
+def release(name: str) -> nbformat.NotebookNode:
+    return nbformat.read(course_root() / "assignments" / name / f"{name}.ipynb", as_version=4)
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_solution_breaks_no_rule_and_needs_no_review(name):
     found, notes = judge(name)
     assert found == {} and notes == []
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_blank_release_breaks_no_rule_and_needs_no_review(name):
+    assert judge(name, nb=release(name)) == ({}, [])
 
 
 def test_every_assignment_with_rules_names_what_its_parts_call():
@@ -382,10 +392,9 @@ def test_a_review_keeps_the_points_and_marks_the_results():
 
 
 def test_the_answer_cell_comment_shows_the_review_to_the_ta():
-    nb = solution("a01_autoencoders")
-    release = nbformat.read(course_root() / "assignments" / "a01_autoencoders" / "a01_autoencoders.ipynb", as_version=4)
-    points = execute.cell_points(release)
-    grades, comments = execute._grades(nb, release, {}, points, {"max_unpool": "NEEDS REVIEW: `x` (why)"})
+    nb, blank = solution("a01_autoencoders"), release("a01_autoencoders")
+    points = execute.cell_points(blank)
+    grades, comments = execute._grades(nb, blank, {}, points, {"max_unpool": "NEEDS REVIEW: `x` (why)"})
     assert comments["max_unpool"] == "NEEDS REVIEW: `x` (why)"
     assert all(c is None for gid, c in comments.items() if gid != "max_unpool")
 
@@ -428,3 +437,12 @@ def test_switch_off_covers_internal_entry_points_and_references_captured_earlier
             with pytest.raises(RuntimeError, match="must be written without"):
                 call()
     assert torch.allclose(soft().sum(-1), torch.ones(1, 1, 4)) and grad()[0].tolist() == [2.0, 2.0, 2.0]
+
+
+def test_code_too_deep_for_the_analysis_marks_the_parts_for_review_without_stopping():
+    deep = "def max_unpool(values, indices, output_size):\n    return values" + " + values" * 900 + "\n"
+    found, notes = judge("a01_autoencoders", cells=(deep,))          # Python parses it; a recursive walk cannot
+    assert set(found) == {"test_max_unpool", "test_roc_auc"} and all(f.review for f in found.values())
+    assert "could not analyse" in found["test_max_unpool"].why and notes == []
+    found, notes = judge("a01_autoencoders", cells=(deep.rstrip("\n") + " + values" * 20000 + "\n",))
+    assert found == {} and "does not parse" in notes[0]                # nor can the kernel: it defines nothing

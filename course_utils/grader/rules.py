@@ -204,7 +204,7 @@ class Program:
         text = _ipython(source)
         try:
             tree = ast.parse(text)
-        except (SyntaxError, ValueError) as e:
+        except (SyntaxError, ValueError, RecursionError, MemoryError) as e:   # the kernel cannot run it either
             why = f"{type(e).__name__} line {getattr(e, 'lineno', '?')}: {getattr(e, 'msg', e)}"
             self.unparsed.append((cell, why))
             return
@@ -692,7 +692,7 @@ def rule_violations(rules: list[Rule], student_sources: list[str], targets: dict
     cannot be judged on. `context`: the release's locked cells (read for imports only), run first."""
     cells = [(s, False, True) for s in context] + [(s, True, True if ran is None else ran[i])
                                                    for i, s in enumerate(student_sources)]
-    return _judge(Program(cells), rules, targets or {}, answers=None)
+    return _guarded(rules, lambda: _judge(Program(cells), rules, targets or {}, answers=None))
 
 
 def judge_notebook(rules: list[Rule], cells: list[tuple[str, dict]], targets: dict[str, tuple] | None = None,
@@ -702,16 +702,32 @@ def judge_notebook(rules: list[Rule], cells: list[tuple[str, dict]], targets: di
     (cells that do not parse: the kernel cannot run them either, so the rules skip them)."""
     if not rules:
         return {}, []
-    program = Program([(src, not meta.get("locked"), True if ran is None else ran[i])
-                       for i, (src, meta) in enumerate(cells)])
     answers, last = [], None
     for _, meta in cells:
         if meta.get("solution") and meta.get("grade_id"):
             last = meta["grade_id"]
         answers.append(last)
-    notes = [f"rules: cell {cells[i][1].get('grade_id') or i} does not parse, the rules skip it ({why})"
-             for i, why in program.unparsed if not cells[i][1].get("locked")]
-    return _judge(program, rules, targets or {}, answers), notes
+    notes: list[str] = []
+
+    def run() -> dict[str, Finding]:
+        program = Program([(src, not meta.get("locked"), True if ran is None else ran[i])
+                           for i, (src, meta) in enumerate(cells)])
+        notes.extend(f"rules: cell {cells[i][1].get('grade_id') or i} does not parse, the rules skip it ({why})"
+                     for i, why in program.unparsed if not cells[i][1].get("locked"))
+        return _judge(program, rules, targets or {}, answers)
+
+    return _guarded(rules, run, tuple(dict.fromkeys(a for a in answers if a))), notes
+
+
+def _guarded(rules: list[Rule], judge, answers: tuple[str, ...] = ()) -> dict[str, Finding]:
+    """judge(), or, when the code defeats the analysis itself (nesting too deep, a bug here), every ruled part
+    marked for review: the grading goes on."""
+    try:
+        return judge()
+    except Exception as e:  # noqa: BLE001 - the student's code must not stop the grading
+        why = f"the grader could not analyse this notebook ({type(e).__name__})"
+        return {r.grade_id: Finding(r.grade_id, True, f"NEEDS REVIEW: the whole notebook ({why})", "", why, answers)
+                for r in rules}
 
 
 def review_comments(findings: dict[str, Finding]) -> dict[str, str]:
