@@ -89,7 +89,7 @@ def first_code_cell(nb: nbformat.NotebookNode) -> nbformat.NotebookNode | None:
 
 def main() -> None:
     """Insert or update the bootstrap cell in every notebook of lectures/ and solutions/ (maintainers)."""
-    from .cli import SOURCE, LECTURES, course_root
+    from .layout import SOURCE, LECTURES, course_root
 
     root = course_root()
     for folder, nbgrader in ((LECTURES, False), (SOURCE, True)):

@@ -174,16 +174,15 @@ def lecture_of(name: str) -> str:
 
 def cmd_checkpoint(args: argparse.Namespace) -> int:
     """Regenerate a checkpoint: run its lecture in full mode, which saves it; print its hash and provenance."""
-    from .cli import cmd_lectures, course_root
+    from .layout import Layout, course_root
+    from .lectures import run_lectures
 
-    root = course_root()
-    target = root / "checkpoints" / f"{args.name}.pt"
+    lay = Layout(course_root())
+    target = lay.checkpoints / f"{args.name}.pt"
     before = target.stat().st_mtime_ns if target.is_file() else None
     os.environ[REGENERATE_ENV] = args.name
-    out = root / "build" / "checkpoints"
-    run = argparse.Namespace(names=[lecture_of(args.name)], mode="full", inplace=False, out=str(out),
-                             timeout=args.timeout)
-    if cmd_lectures(run) != 0:
+    ran = run_lectures(lay.root, [lecture_of(args.name)], "full", out=lay.build / "checkpoints", timeout=args.timeout)
+    if any(r.status != "ok" for r in ran):
         return 1
     if not target.is_file() or target.stat().st_mtime_ns == before:
         print(f"course checkpoint: the lecture ran but did not write {target}; make it call save_checkpoint() "

@@ -15,21 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-LECTURES, SOURCE, RELEASE = "lectures", "solutions", "assignments"
-
-
-def course_root() -> Path:
-    """The course folder: $COURSE_ROOT, else the checkout this package lives in, else a parent of the cwd.
-
-    A course folder holds lectures/ and nbgrader_config.py (the full course) or assignments/ (the student edition)."""
-    candidates = [Path(os.environ["COURSE_ROOT"])] if os.environ.get("COURSE_ROOT") else []
-    candidates.append(Path(__file__).resolve().parent.parent)
-    candidates += [Path.cwd(), *Path.cwd().parents]
-    for path in candidates:
-        if (path / LECTURES).is_dir() and ((path / "nbgrader_config.py").is_file() or (path / RELEASE).is_dir()):
-            return path.resolve()
-    raise SystemExit("course: cannot find the course folder (a folder with lectures/ and nbgrader_config.py or "
-                     "assignments/); run inside the course checkout or set COURSE_ROOT")
+from .layout import LECTURES, RELEASE, SOURCE, course_root, select
 
 
 def installed(module: str) -> bool:
@@ -51,16 +37,6 @@ def _version(dist: str) -> str:
         return md.version(dist)
     except md.PackageNotFoundError:
         return "not installed"
-
-
-def _print_table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> None:
-    """Print a GitHub-markdown table (readable in a terminal, pasteable into the README)."""
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
-    print(line(header))
-    print("| " + " | ".join("-" * w for w in widths) + " |")
-    for r in rows:
-        print(line(r))
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -100,68 +76,19 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0
 
 
-def _select(folder: Path, names: list[str], pattern: str) -> list[Path]:
-    """Items of folder matching names (by prefix, e.g. '01' or '01_autoencoders'); all when names is empty."""
-    items = sorted(p for p in folder.glob(pattern) if not p.name.startswith("."))
-    if not names:
-        return items
-    chosen = []
-    for name in names:
-        hits = [p for p in items if p.stem == name or p.name == name or p.name.startswith(name)]
-        if not hits:
-            raise SystemExit(f"course: no match for {name!r} in {folder}; choose from: "
-                             f"{', '.join(p.stem for p in items)}")
-        chosen += [h for h in hits if h not in chosen]
-    return chosen
-
-
 def cmd_lectures(args: argparse.Namespace) -> int:
     """Execute lectures headless one at a time and print a per-notebook time table."""
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError
+    from .lectures import run_lectures
 
-    root = course_root()
-    notebooks = _select(root / LECTURES, args.names, "*.ipynb")
-    if args.mode:
-        os.environ["COURSE_MODE"] = args.mode
-    from .mode import course_mode
-
-    mode = course_mode()
-    out_dir = None if args.inplace else Path(args.out or root / "build" / LECTURES)
-    if out_dir:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    rows, failed = [], 0
-    for path in notebooks:
-        nb = nbformat.read(path, as_version=4)
-        os.environ["COURSE_LECTURE"] = path.stem  # the kernel inherits it: course_utils.results names the lecture
-        client = NotebookClient(nb, timeout=args.timeout, kernel_name="python3",
-                                resources={"metadata": {"path": str(path.parent)}})
-        start, status = time.perf_counter(), "ok"
-        try:
-            client.execute()
-        except CellTimeoutError:
-            status, failed = f"timeout (> {args.timeout} s per cell)", failed + 1
-        except CellExecutionError as err:
-            status, failed = f"error: {str(err).strip().splitlines()[-1][:80]}", failed + 1
-        seconds = time.perf_counter() - start
-        target = path if args.inplace else out_dir / path.name
-        if status == "ok" or not args.inplace:
-            nbformat.write(nb, target)
-        rows.append((path.stem, mode, f"{seconds:.1f}", status))
-        print(f"{path.stem}: {seconds:.1f} s, {status} -> {target}", flush=True)
-    print()
-    _print_table(rows, ("lecture", "mode", "seconds", "status"))
-    total = sum(float(r[2]) for r in rows)
-    print(f"\n{len(rows)} lectures, {total:.0f} s in all, {failed} failed")
-    return 1 if failed else 0
+    ran = run_lectures(course_root(), args.names, args.mode, args.inplace, args.out and Path(args.out), args.timeout)
+    return 1 if any(r.status != "ok" for r in ran) else 0
 
 
 def cmd_release(args: argparse.Namespace) -> int:
     """Generate student versions in assignments/ from solutions/ with nbgrader generate_assignment."""
     root = course_root()
     (root / "grading").mkdir(exist_ok=True)
-    names = [p.name for p in _select(root / SOURCE, args.names, "*") if p.is_dir()]
+    names = [p.name for p in select(root / SOURCE, args.names, "*") if p.is_dir()]
     if not names:
         print("course release: no assignments in solutions/")
         return 1

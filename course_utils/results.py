@@ -178,7 +178,7 @@ def with_table(readme: str, new_table: str, path: str | Path = "README.md") -> s
 
 def cmd_results(args: argparse.Namespace) -> int:
     """Print the results table from the executed lectures; --write puts it in the README, --check compares."""
-    from .cli import LECTURES, course_root
+    from .layout import LECTURES, course_root
 
     folder = Path(args.lectures) if args.lectures else course_root() / LECTURES
     text = table(collect(folder))

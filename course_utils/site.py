@@ -235,7 +235,7 @@ def build(root: Path, out: Path, repo_url: str | None = None, branch: str = "mai
 
 def cmd_site(args: argparse.Namespace) -> int:
     """Build the course website into build/site/ and say how to serve it."""
-    from .cli import course_root
+    from .layout import course_root
 
     root = course_root()
     out = Path(args.out) if args.out else root / OUT

@@ -44,11 +44,11 @@ def sync(src: Path, dst: Path, force: bool = False, stamp: str | None = None) ->
 
 def cmd_workspace(args: argparse.Namespace) -> int:
     """Copy the chosen released assignments (and, with --lectures, the lectures) into the working folder."""
-    from .cli import LECTURES, RELEASE, _print_table, _select, course_root
+    from .layout import LECTURES, RELEASE, print_table, select, course_root
 
     root = course_root()
     dest = Path(args.to).expanduser() if args.to else root / DEFAULT_DIR
-    sources = [p for p in _select(root / RELEASE, args.names, "*") if p.is_dir()]
+    sources = [p for p in select(root / RELEASE, args.names, "*") if p.is_dir()]
     if args.lectures:
         sources.append(root / LECTURES)
     if not sources:
@@ -56,7 +56,7 @@ def cmd_workspace(args: argparse.Namespace) -> int:
                          "`course release`")
     dest.mkdir(parents=True, exist_ok=True)
     rows = [row for src in sources for row in sync(src, dest, force=args.force)]
-    _print_table(rows, ("file", "what happened"))
+    print_table(rows, ("file", "what happened"))
     print(f"\nwork in {dest} (e.g. `jupyter lab {dest}`); the release in {root / RELEASE} stays as it is")
     return 0
 

@@ -55,7 +55,7 @@ def run_suite_seeds(suite: Suite, nb: nbformat.NotebookNode, points: dict[str, f
 
 def main(argv: list[str] | None = None) -> int:
     """Print every case's result and the points per test cell; exit 1 when the expectation fails."""
-    from ..cli import course_root
+    from ..layout import course_root
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("assignment")

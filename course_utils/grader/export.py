@@ -135,7 +135,7 @@ def parse_leaderboards(specs: list[str], scheme: dict) -> dict[str, dict[str, sc
 def export(root: Path, assignment: str | None = None, scheme_path: Path | None = None,
            leaderboard_specs: list[str] | None = None, out: Path | None = None) -> int:
     """Write the grades CSV of one assignment (or of all released ones) and the final grades; print both."""
-    from ..cli import RELEASE, _print_table
+    from ..layout import RELEASE, print_table
 
     try:
         scheme = sc.load_scheme(scheme_path)
@@ -163,7 +163,7 @@ def export(root: Path, assignment: str | None = None, scheme_path: Path | None =
         fmt = lambda v: "-" if v is None else f"{v:g}"  # noqa: E731
         print(f"\n{name}: {len(arows)} submissions" + ("" if arows else " (none yet: not in the final grades)"))
         if arows:
-            _print_table([(r["student"], *[fmt(r[q]) for q in s.questions], f"{r['total']:g}", r["status"],
+            print_table([(r["student"], *[fmt(r[q]) for q in s.questions], f"{r['total']:g}", r["status"],
                            r["reason"][:70]) for r in arows],
                          ("student", *[f"{q}{'(m)' if q in s.manual else ''}/{m:g}" for q, m in s.questions.items()],
                           f"total/{s.max_points:g}", "status", "reason"))
@@ -199,6 +199,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """`course export` from parsed arguments."""
-    from ..cli import course_root
+    from ..layout import course_root
 
     return export(course_root(), args.assignment, args.scheme, args.leaderboard, args.out)

@@ -574,7 +574,7 @@ def format_mapping(intake: Intake) -> str:
 
 def cmd_collect(args) -> int:
     """`course collect ASSIGNMENT EXPORT [--dry-run]`: print and keep the mapping, then place the notebooks."""
-    from ..cli import course_root
+    from ..layout import course_root
 
     root = course_root()
     if not (root / "assignments" / args.assignment).is_dir():
