@@ -11,11 +11,12 @@ Before anything reaches OUT the build is scanned: a line of meaningful length (M
 collapsed; imports left out) that stands in a solution of solutions/ (a `### BEGIN SOLUTION` region, a solution
 cell without markers as nbgrader clears it, a hidden-test region) or in cases/ is TA text, unless the course shows
 it to students on purpose (the same line stands in a committed lecture or in the release). One such line in any
-file of the build, a notebook importing a course_utils module the edition lacks, or a bootstrap cell that installs
-from elsewhere refuses the edition: EditionError, the build removed, OUT left as it was.
+file of the build, a notebook or module importing a course_utils module the edition lacks, or a bootstrap cell
+that installs from elsewhere refuses the edition: EditionError, the build removed, OUT left as it was.
 """
 from __future__ import annotations
 
+import ast
 import json
 import re
 import shutil
@@ -32,8 +33,9 @@ import nbformat
 from .bootstrap import cell_source, edition_url, first_code_cell, is_bootstrap
 from .site import readme_section
 
-STUDENT_MODULES = ("__init__", "bootstrap", "checkpoints", "cli", "data", "device", "grading", "mode", "plot",
-                   "results", "site", "train", "workspace")
+STUDENT_MODULES = ("__init__", "bootstrap", "checkpoints", "cli", "data", "device", "grading", "layout", "lectures",
+                   "mode", "plot", "results", "site", "train", "workspace")
+TA_MODULES = ("grader", "publish", "rubric")  # cli.py offers their commands only where they are installed
 EDITION = ("lectures/*.ipynb", "assignments/*/**/*", "checkpoints/*.pt", "site/conf.py", "site/_static/*",
            "environment.yml", *(f"course_utils/{m}.py" for m in STUDENT_MODULES))
 SKIP_PARTS = (".ipynb_checkpoints", "__pycache__")
@@ -121,7 +123,7 @@ def solution_text(notebook: Path) -> tuple[dict[str, str], set[str]]:
     for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]:
         meta = cell.get("metadata", {}).get("nbgrader", {})
         lines = _source(cell).splitlines()
-        where = f"{notebook.parent.parent.name}/{notebook.parent.name}/{notebook.name}, cell {meta.get('grade_id', '?')}"
+        where = f"solutions/{notebook.parent.name}/{notebook.name}, cell {meta.get('grade_id', '?')}"
         marked = any(m in line for line in lines for m in MARKERS)
         depth = 1 if meta.get("solution") and not marked else 0  # nbgrader replaces an unmarked solution cell whole
         for line in lines:
@@ -181,15 +183,33 @@ def misdirected(folder: Path, url: str) -> list[str]:
     return wrong
 
 
+def _module_imports(path: Path) -> set[str]:
+    """The course_utils modules a module of the package imports (relative or absolute, at any depth)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            names |= {node.module.split(".")[0]} if node.module else {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("course_utils."):
+            names.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            names |= {a.name.split(".")[1] for a in node.names if a.name.startswith("course_utils.")}
+    return names
+
+
 def missing_modules(folder: Path) -> list[str]:
-    """'notebook: course_utils.X' for each course_utils module a notebook of folder imports that folder lacks."""
+    """'file: course_utils.X' for each course_utils module that a notebook or a module of folder imports and folder
+    lacks (the TA modules excepted: the CLI imports them only where they are installed)."""
+    have = lambda name: (folder / "course_utils" / f"{name}.py").is_file()  # noqa: E731
     missing = []
     for path in sorted(folder.rglob("*.ipynb")):
         for cell in nbformat.read(path, as_version=4).cells:
             for dotted in IMPORT.findall(cell.source) if cell.cell_type == "code" else []:
-                parts = dotted.strip(".").split(".")[:1]
-                if parts[0] and not (folder / "course_utils" / f"{parts[0]}.py").is_file():
-                    missing.append(f"{path.relative_to(folder)}: course_utils.{parts[0]}")
+                name = dotted.strip(".").split(".")[0]
+                if name and not have(name):
+                    missing.append(f"{path.relative_to(folder)}: course_utils.{name}")
+    for path in sorted((folder / "course_utils").glob("*.py")):
+        missing += [f"{path.relative_to(folder)}: course_utils.{name}" for name in _module_imports(path)
+                    if not have(name) and name not in TA_MODULES]
     return sorted(set(missing))
 
 
@@ -278,8 +298,8 @@ def check(root: Path, stage: Path, url: str) -> tuple[int, int]:
                            + "\nTake them out of the course file named, or show them in a lecture if they are public.")
     missing = missing_modules(stage)
     if missing:
-        raise EditionError("notebooks import modules the edition lacks (add them to publish.STUDENT_MODULES if "
-                           "they hold no TA text):\n  " + "\n  ".join(missing))
+        raise EditionError("the edition lacks modules that its notebooks or modules import (add them to "
+                           "publish.STUDENT_MODULES if they hold no TA text):\n  " + "\n  ".join(missing))
     wrong = misdirected(stage, url)
     if wrong:
         raise EditionError(f"bootstrap cells that do not install from {url}:\n  " + "\n  ".join(wrong) + "\nRun "
