@@ -101,12 +101,12 @@ def test_regrade_keeps_manual_grades(course: Path, first_run) -> None:
         con.execute("UPDATE grade SET manual_score = 3.5 WHERE id = (SELECT g.id FROM grade g JOIN base_cell bc ON "
                     "g.cell_id = bc.id JOIN submitted_notebook sn ON g.notebook_id = sn.id JOIN submitted_assignment sa "
                     "ON sn.assignment_id = sa.id WHERE sa.student_id = 'alice' AND bc.name = "
-                    "'sparsity_gradient_derivation')")
+                    "'p4_answer')")
     con.close()
     proc = course_cli(course, "grade", A, *LIMITS, "--regrade", "--student", "alice")
     assert proc.returncode == 0 and "1 to grade" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]
     row = rows(course / "grading" / f"{A}_grades.csv")["alice"]
-    assert float(row["sparsity_gradient_derivation"]) == 3.5 and float(row["total"]) == 19.5
+    assert float(row["p4_answer"]) == 3.5 and float(row["total"]) == 19.5
     again = course_cli(course, "grade", A, *LIMITS)
     assert again.returncode == 0 and "4 submissions, 0 to grade, 4 already graded" in again.stdout, again.stdout
 
