@@ -2,14 +2,12 @@
 its question, and a release that shows students neither the model answer nor the rubric."""
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from course_utils import rubric
+from course_utils import cli, rubric
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions").glob("*/*.ipynb"))
@@ -71,9 +69,8 @@ def test_a_broken_rubric_says_what_is_wrong():
     assert third.question == "§4" and third.errors == ("0 rubric blocks (a line '**Rubric (N points).**'); want 1",)
 
 
-def test_course_rubric_prints_the_rubric_for_a_ta():
-    proc = subprocess.run([sys.executable, "-m", "course_utils.cli", "rubric", "a04", "--answers"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith("a04_gan Q8 (q8_answer, 3 points)\n  model answer:\n")
-    assert proc.stdout.count("\n  [1] ") == 3 and "RULE BROKEN" not in proc.stdout
+def test_course_rubric_prints_the_rubric_for_a_ta(capsys):
+    assert cli.main(["rubric", "a04", "--answers"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("a04_gan Q8 (q8_answer, 3 points)\n  model answer:\n    **1.** With $x=G(z)")
+    assert out.count("\n  [1] ") == 3 and "RULE BROKEN" not in out
