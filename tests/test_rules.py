@@ -336,7 +336,7 @@ def test_a_review_names_the_line_why_and_the_answer_cell():
     found, _ = judge("a01_autoencoders", unpool('F.__dict__["max_unpool2d"](values, indices, 2)'))
     f = found["test_max_unpool"]
     assert f.review and f.line == 'return F.__dict__["max_unpool2d"](values, indices, 2)'
-    assert f.text == f"NEEDS REVIEW: `{f.line}` ({f.why})" and "`max_unpool`, line 2" in f.why
+    assert f.text == f"NEEDS REVIEW: `{f.line}` ({f.why})" and "`max_unpool`, line 2 of its cell" in f.why
     assert f.answers == ("max_unpool",)                       # the answer cell that defines the graded function
     assert review_comments(found) == {"max_unpool": f.text}
 

@@ -669,7 +669,7 @@ class Walker(ast.NodeVisitor):
         for alias in node.names:
             if alias.name != "*":
                 path = alias.name if isinstance(node, ast.Import) else _import_binding(node, alias)[1]
-                self.check_path(path, node, alias.name)
+                self.check_path(path, node, path)
 
     def visit_ImportFrom(self, node):
         if node.level:
@@ -755,16 +755,16 @@ def _judge(program: Program, rules: list[Rule], targets: dict[str, tuple], answe
         reviews = _first_per_line([h for h in hits if h.kind == "review"] + writers)
         if violations:
             h = violations[0]
-            finding = Finding(rule.grade_id, False, f"{rule.why} Your code uses {h.text} in {h.where()}, line "
-                                                    f"{h.node.lineno}: `{h.line()}`.", h.line())
+            finding = Finding(rule.grade_id, False, f"{rule.why} Your code uses {h.text} in {h.where()} (line "
+                                                    f"{h.node.lineno} of its cell: `{h.line()}`).", h.line())
         elif loops:
             h = loops[0]
-            finding = Finding(rule.grade_id, False, f"{rule.why} Your code has {h.text} in {h.where()}, line "
-                                                    f"{h.node.lineno}.", h.line())
+            finding = Finding(rule.grade_id, False, f"{rule.why} Your code has {h.text} in {h.where()} (line "
+                                                    f"{h.node.lineno} of its cell).", h.line())
         elif reviews:
             h = reviews[0]
             more = f"; {len(reviews) - 1} more such line(s)" if len(reviews) > 1 else ""
-            why = f"{h.text}, in {h.where()}, line {h.node.lineno}{more}"
+            why = f"{h.text}, in {h.where()}, line {h.node.lineno} of its cell{more}"
             finding = Finding(rule.grade_id, True, f"NEEDS REVIEW: `{h.line()}` ({why})", h.line(), why)
         if finding is None:
             continue
