@@ -31,6 +31,7 @@ from pathlib import Path
 import nbformat
 
 from .bootstrap import cell_source, edition_url, first_code_cell, is_bootstrap
+from .layout import Layout
 from .site import readme_section
 
 STUDENT_MODULES = ("__init__", "bootstrap", "checkpoints", "cli", "data", "device", "grading", "layout", "lectures",
@@ -123,7 +124,7 @@ def solution_text(notebook: Path) -> tuple[dict[str, str], set[str]]:
     for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]:
         meta = cell.get("metadata", {}).get("nbgrader", {})
         lines = _source(cell).splitlines()
-        where = f"solutions/{notebook.parent.name}/{notebook.name}, cell {meta.get('grade_id', '?')}"
+        where = f"{Path(*notebook.parts[-3:])}, cell {meta.get('grade_id', '?')}"
         marked = any(m in line for line in lines for m in MARKERS)
         depth = 1 if meta.get("solution") and not marked else 0  # nbgrader replaces an unmarked solution cell whole
         for line in lines:
@@ -140,8 +141,8 @@ def solution_text(notebook: Path) -> tuple[dict[str, str], set[str]]:
 
 def public_lines(root: Path) -> set[str]:
     """Lines the course shows students on purpose: the cell sources of the committed lectures and releases."""
-    public = set()
-    for path in [*sorted((root / "lectures").glob("*.ipynb")), *sorted((root / "assignments").glob("*/*.ipynb"))]:
+    public, lay = set(), Layout(root)
+    for path in [*sorted(lay.lectures.glob("*.ipynb")), *sorted(lay.releases.glob("*/*.ipynb"))]:
         for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
             public.update(normal(line) for line in _source(cell).splitlines())
     return public
@@ -150,13 +151,13 @@ def public_lines(root: Path) -> set[str]:
 def secret_lines(root: Path) -> tuple[dict[str, str], int]:
     """(TA line -> where it comes from) of solutions/ and cases/, and how many the lectures or releases also show."""
     found: dict[str, str] = {}
-    public = public_lines(root)
-    for notebook in sorted((root / "solutions").glob("*/*.ipynb")):
+    public, lay = public_lines(root), Layout(root)
+    for notebook in sorted(lay.solutions.glob("*/*.ipynb")):
         inside, outside = solution_text(notebook)
         public |= outside
         for line, where in inside.items():
             found.setdefault(line, where)
-    for case in sorted((root / "cases").glob("*.py")):
+    for case in sorted(lay.cases.glob("*.py")):
         for number, line in enumerate(case.read_text(encoding="utf-8").splitlines(), 1):
             found.setdefault(normal(line), f"cases/{case.name}:{number}")
     meaningful = {line: where for line, where in found.items() if _meaningful(line)}
