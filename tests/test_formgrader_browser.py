@@ -30,13 +30,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hostile_pages  # noqa: E402
+from browsers import headless_chromium  # noqa: E402
 
 from course_utils.grader import gradebook, record  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")]
 REPO = Path(__file__).resolve().parent.parent
 A = "a01_autoencoders"
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 SERVER_START = 90           # seconds for the Jupyter server to answer
 PAGE_WAIT = 5               # seconds a loaded page gets for late scripts, MathJax and requests
 
@@ -148,20 +148,7 @@ def formgrader(course, tmp_path_factory):
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     """Headless Chromium with Chrome's performance log (every request the page makes)."""
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.fail("Chromium is missing: run scripts/setup-browser (Debian: apt-get install chromium chromium-driver)")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                f"--user-data-dir={tmp_path_factory.mktemp('profile')}"):
-        opts.add_argument(arg)
-    opts.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    driver = webdriver.Chrome(options=opts, service=Service(str(CHROMEDRIVER)))
-    driver.set_page_load_timeout(60)
-    driver.set_script_timeout(30)
+    driver = headless_chromium(tmp_path_factory.mktemp("profile"), {"performance": "ALL"})
     try:
         yield driver
     finally:

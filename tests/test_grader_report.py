@@ -21,6 +21,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gradebooks as gb  # noqa: E402
+from browsers import headless_chromium  # noqa: E402
 
 from course_utils.grader import report  # noqa: E402
 
@@ -28,7 +29,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")  # n
 REPO = Path(__file__).resolve().parent.parent
 A = "a01_autoencoders"
 RELEASE = REPO / "assignments" / A / f"{A}.ipynb"
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 SEED = 7_316_024_883_190_575_123
 PNG = base64.b64encode(bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
@@ -183,19 +183,10 @@ def test_only_missing_or_stale_pages_are_written(course, page):
 def test_math_renders_offline_and_no_script_runs_in_a_browser(page, tmp_path):
     """Headless Chromium opens the page from disk: MathJax typesets the math, nothing is fetched from a network,
     no student script runs (scripts/setup-browser installs Chromium)."""
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
+    driver = headless_chromium(tmp_path / "profile", {"performance": "ALL"})
     from selenium.webdriver.support.ui import WebDriverWait
 
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.fail("Chromium is missing: run scripts/setup-browser (Debian: apt-get install chromium chromium-driver)")
     path, _ = page
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'profile'}"):
-        opts.add_argument(arg)
-    opts.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    driver = webdriver.Chrome(options=opts, service=Service(str(CHROMEDRIVER)))
     try:
         driver.get(path.as_uri())
         WebDriverWait(driver, 60).until(lambda d: d.execute_script(
