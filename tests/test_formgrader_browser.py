@@ -199,6 +199,8 @@ def test_the_inert_submission_runs_and_fetches_nothing_and_can_be_graded(course,
     assert browser.execute_script("return document.getElementById(arguments[0]) !== null", written), \
         browser.page_source[:3000]                      # the page is the formgrader's, with the score box
     assert marker(browser) is None and hits == []
+    # the answer's math, \href, \style and \require among it, was typeset (MathJax's Safe extension) and did nothing
+    assert browser.execute_script("return document.querySelectorAll('.MathJax, .MathJax_CHTML').length")
     elsewhere = [u for u in requests if urlsplit(u).scheme not in ("data", "blob", "about", "chrome")
                  and urlsplit(u).netloc != urlsplit(url).netloc]
     assert elsewhere == [] and any("/static/jupyter_server_mathjax/" in u for u in requests), requests

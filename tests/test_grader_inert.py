@@ -160,7 +160,8 @@ def test_a_malformed_notebook_is_made_valid_and_renders():
                "metadata": {"tags": ["<b>"], "nbgrader": {"grade_id": 'a"><b>', "grade": True}},
                "outputs": [{"output_type": "stream", "name": "<b>", "text": 5}, "junk",
                            {"output_type": "display_data", "data": "junk"}, {"output_type": "pwn"},
-                           {"output_type": "execute_result", "data": {"text/plain": ["a", "b"]}, "execution_count": True},
+                           {"output_type": "execute_result", "data": {"text/plain": ["a", "b"]},
+                            "execution_count": True},
                            {"output_type": "error", "ename": None, "traceback": "not a list"}]},
               {"cell_type": "markdown", "source": "![m](attachment:missing.png)", "attachments": "junk"},
               {"cell_type": "heading", "source": "x"}, "junk", {"cell_type": "raw"}]}

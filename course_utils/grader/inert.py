@@ -10,11 +10,13 @@ and `report` renders only what it returns.
   a `<` that could open a tag, comment or autolink (`< b>` is text to markdown and HTML); between `!` and
   `[` of an image that is not one of the cell's own attachments, or names one a second time (`! [x](url)`:
   at most a link); between `]` and the `(` or `:` of a link or link definition whose URL, decoded as a
-  browser decodes it, is not http(s), mailto, an #anchor or attachment:; after `\\begin` (or between `\\\\` and `[`/`(`) of a math
-  opener with no closer after it, or past the first MAX_MATH_OPENERS of its kind in the cell (nbconvert
-  scans from each such opener to the end of the cell: quadratic). TeX ignores these spaces, so math reads
-  the same. Markdown without any of these constructs is left as it is, character for character, so
-  nbgrader's checksum still tells an answer left alone ("No response") from an edited one.
+  browser decodes it, is not http(s), mailto, an #anchor or attachment:; after `\\begin` (or between
+  `\\\\` and `[`/`(`) of a math opener with no closer after it, or past the first MAX_MATH_OPENERS of its
+  kind in the cell (nbconvert scans from each such opener to the end of the cell: quadratic). TeX ignores
+  these spaces, so math reads the same. Markdown without any of these constructs is left as it is,
+  character for character, so nbgrader's checksum still tells an answer left alone ("No response") from an
+  edited one. (A locked cell of the release with one, such as a01's `$a<s$`, changes by that space: nbgrader
+  compares locked cells' checksums only in its own autograde, which never reads this notebook.)
 - Outputs: streams, errors (name, value, traceback) and text/plain stay text; PNG, JPEG and GIF images are
   decoded strictly, checked by their magic bytes and re-encoded (else dropped); every other MIME type (HTML,
   SVG, JavaScript, Markdown, LaTeX, widgets, anything unknown) becomes text/plain showing its source.
@@ -57,7 +59,7 @@ MAX_META_CHARS = 200             # a metadata string (kernel name, language), an
 IMAGE_TYPES = {"image/png": (b"\x89PNG\r\n\x1a\n",), "image/jpeg": (b"\xff\xd8\xff",),
                "image/gif": (b"GIF87a", b"GIF89a")}
 SAFE_URLS = ("http://", "https://", "mailto:", "#", "attachment:")
-NOTEBOOK_METADATA = {"kernelspec": ("name", "display_name"), "language_info": ("name",)}   # kept, with their required keys
+NOTEBOOK_METADATA = {"kernelspec": ("name", "display_name"), "language_info": ("name",)}   # kept; keys required
 NBGRADER_TYPES = {"schema_version": int, "grade": bool, "locked": bool, "solution": bool, "task": bool,
                   "grade_id": str, "points": (int, float), "checksum": str, "cell_type": str}
 GRADE_ID = re.compile(r"[A-Za-z0-9_-]{1,200}")
@@ -283,8 +285,8 @@ def inert(nb: Any) -> nbformat.NotebookNode:
     """A copy of the notebook holding only inert content, within the module's caps (see the module)."""
     meta = nb.get("metadata") if isinstance(nb, dict) and isinstance(nb.get("metadata"), dict) else {}
     kept = {k: _plain(meta.get(k)) for k in NOTEBOOK_METADATA}
-    out = v4.new_notebook(metadata={k: v for k, v in kept.items()
-                                    if isinstance(v, dict) and all(isinstance(v.get(r), str) for r in NOTEBOOK_METADATA[k])})
+    out = v4.new_notebook(metadata={k: v for k, v in kept.items() if isinstance(v, dict)
+                                    and all(isinstance(v.get(r), str) for r in NOTEBOOK_METADATA[k])})
     cells = nb.get("cells") if isinstance(nb, dict) and isinstance(nb.get("cells"), list) else []
     cells = [(i, c, nbgrader_metadata(c)) for i, c in enumerate(cells)
              if isinstance(c, dict) and c.get("cell_type") in CELL_TYPES]
