@@ -9,6 +9,10 @@ prints `RESULT | 02_vae | held-out -ELBO (nats) | 115.4 | embedded MNIST, 1,000 
 <= 125 (3 seeds: 112-118, margin 7) | quick` and raises ResultError when the value misses the bound.
 `course results` collects these lines from the executed lectures into the README's results table.
 
+A bound is one-sided (`at_most=` or `at_least=`) or two-sided (both), for numbers that a bug can move the good way
+(a KL term that is too small lowers a -ELBO). `say()` displays Markdown built from computed values, so that prose
+that quotes a measured number quotes the number this run printed.
+
 Bounds are set where the seed spreads were measured: quick mode on the embedded digits, which is what CI and the
 test command run. In any other run (full mode, or digits from a MNIST folder or download) the value comes from
 another distribution, so the line still prints, with the bound and whether it was met, but the cell goes on.
@@ -77,19 +81,31 @@ def lecture_name(lecture: str | None = None) -> str:
 
 
 def _bound_text(at_most: float | None, at_least: float | None, spread: tuple[float, float], seeds: int) -> str:
-    """'<= 125 (3 seeds: 112-118, margin 7)'; ValueError when the bound is ill-posed or tighter than the spread."""
-    if (at_most is None) == (at_least is None):
-        raise ValueError("report(): give exactly one of at_most= (lower is better) or at_least= (higher is better)")
+    """'<= 125 (3 seeds: 112-118, margin 7)', or for a two-sided bound '>= 108, <= 125 (3 seeds: 112-118, margin 4
+    below, 7 above)'; ValueError when the bound is ill-posed or tighter than the spread."""
+    if at_most is None and at_least is None:
+        raise ValueError("report(): give a bound: exactly one of at_most= (lower is better) or at_least= (higher is "
+                         "better), or both for a two-sided bound")
     lo, hi = sorted(float(s) for s in spread)
     if seeds < 2:
         raise ValueError(f"report(): a seed spread needs at least 2 seeds, got seeds={seeds}")
-    bound = float(at_most if at_most is not None else at_least)
-    margin = bound - hi if at_most is not None else lo - bound
-    if margin < 0:
-        raise ValueError(f"report(): the bound {_fmt(bound)} is tighter than the measured seed spread "
-                         f"{_fmt(lo)}-{_fmt(hi)}; set it beyond the worst seed, with a margin")
-    op = "<=" if at_most is not None else ">="
-    return f"{op} {_fmt(bound)} ({seeds} seeds: {_fmt(lo)}-{_fmt(hi)}, margin {_fmt(margin)})"
+    if at_most is not None and at_least is not None and float(at_least) >= float(at_most):
+        raise ValueError(f"report(): at_least={_fmt(float(at_least))} must be below at_most={_fmt(float(at_most))}")
+    margins = {}
+    if at_least is not None:
+        margins["below"] = lo - float(at_least)
+    if at_most is not None:
+        margins["above"] = float(at_most) - hi
+    for side, margin in margins.items():
+        if margin < 0:
+            bound = at_least if side == "below" else at_most
+            raise ValueError(f"report(): the bound {_fmt(float(bound))} is tighter than the measured seed spread "
+                             f"{_fmt(lo)}-{_fmt(hi)}; set it beyond the worst seed, with a margin")
+    ops = ([f">= {_fmt(float(at_least))}"] if at_least is not None else []) + \
+          ([f"<= {_fmt(float(at_most))}"] if at_most is not None else [])
+    margin_text = (f"margin {_fmt(next(iter(margins.values())))}" if len(margins) == 1 else
+                   f"margin {_fmt(margins['below'])} below, {_fmt(margins['above'])} above")
+    return f"{', '.join(ops)} ({seeds} seeds: {_fmt(lo)}-{_fmt(hi)}, {margin_text})"
 
 
 def _elsewhere() -> str:
@@ -107,25 +123,46 @@ def report(name: str, value: float, *, data: str, spread: tuple[float, float], s
     """Print one RESULT line for a headline number and raise ResultError when it misses its bound; return the value.
 
     name: what is measured, with its unit; data: what it was measured on; at_most / at_least: the bound (exactly
-    one); spread: (lowest, highest) value measured over `seeds` seeds, which the bound must contain.
+    one, or both for a two-sided bound); spread: (lowest, highest) value measured over `seeds` seeds, which the bound
+    must contain.
     """
     for label, text in (("name", name), ("data", data), ("lecture", lecture or "")):
         if "|" in text or "\n" in text:
             raise ValueError(f"report(): {label}={text!r} must not contain '|' or a line break")
     bound_text = _bound_text(at_most, at_least, spread, seeds)
     value = float(value)
-    bound = at_most if at_most is not None else at_least
-    missed = not math.isfinite(value) or (value > at_most if at_most is not None else value < at_least)
+    over = value - at_most if at_most is not None and value > at_most else 0.0
+    under = at_least - value if at_least is not None and value < at_least else 0.0
+    missed = not math.isfinite(value) or over > 0 or under > 0
     elsewhere = _elsewhere()
     shown = bound_text if not elsewhere else (f"{bound_text}; {'missed' if missed else 'met'}, not enforced: "
                                               f"this run is {elsewhere}, the bound was set in {CALIBRATED}")
     result = Result(lecture_name(lecture), name, _fmt(value), data, shown, course_mode())
     if missed and not elsewhere:
         raise ResultError(f"{result.lecture}: {name} regressed: {result.value} misses the bound {bound_text} by "
-                          f"{_fmt(abs(value - bound)) if math.isfinite(value) else 'a non-finite value'} "
+                          f"{_fmt(over or under) if math.isfinite(value) else 'a non-finite value'} "
                           f"(measured on {data}, {result.mode} mode)")
     print(result.line())
     return value
+
+
+def say(template: str, /, **values) -> None:
+    """Display Markdown built from computed values: `say("The ViT reaches {acc:.1%}.", acc=acc)` (or an f-string).
+
+    Prose that quotes a measured number goes through here, so the text shows the number this run computed: in
+    Jupyter, in the executed notebook and on the website alike (a display_data output with text/markdown). Outside
+    IPython the text is printed.
+    """
+    text = template.format(**values) if values else template
+    try:
+        from IPython import get_ipython
+        from IPython.display import Markdown, display
+    except ImportError:  # pragma: no cover - IPython comes with Jupyter
+        get_ipython = None
+    if get_ipython is None or get_ipython() is None:
+        print(text)
+        return
+    display(Markdown(text))
 
 
 def collect(folder: str | Path) -> list[Result]:
