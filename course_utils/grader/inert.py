@@ -41,8 +41,8 @@ from typing import Any
 import nbformat
 from nbformat import v4
 
-MAX_MARKDOWN_CHARS = 20_000      # a markdown or raw cell (nbconvert's parser: ~0.2 s for 20,000 hostile characters;
-                                 # the longest written answer of the course's solutions is 3,000)
+MAX_MARKDOWN_CHARS = 20_000      # a markdown or raw cell (nbconvert: ~1 s for 20,000 characters of nothing but
+                                 # headings; the longest markdown cell of the course's solutions has 3,000)
 MAX_CODE_CHARS = 50_000          # a code cell's source (pygments highlights 50,000 characters in ~0.15 s)
 MAX_CELL_OUTPUT_CHARS = 200_000  # the text of one cell's outputs together, errors and shown-as-text sources included
 MAX_OUTPUTS = 100                # outputs per cell, the last a note on the rest when there are more
@@ -321,7 +321,7 @@ def inert(nb: Any) -> nbformat.NotebookNode:
         for cell, new in pairs:
             if bool(new.metadata) == graded and cell:
                 _source(cell, new, total, markdown, pictures)
-    for cell, new in pairs:                            # then outputs and attachments
+    for cell, new in pairs:                            # then outputs
         if new.cell_type == "code":
             room, outputs = Budget(MAX_CELL_OUTPUT_CHARS), cell.get("outputs")
             outputs = outputs if isinstance(outputs, list) else []
@@ -344,10 +344,11 @@ def _source(cell: dict, new: nbformat.NotebookNode, total: Budget, markdown: Bud
     if new.cell_type == "markdown" and isinstance(cell.get("attachments"), dict):
         kept = {}
         for name, bundle in list(cell["attachments"].items())[:100]:
-            images = {m: b for m, v in (bundle.items() if isinstance(bundle, dict) else ())
-                      if (b := image_b64(m, v, pictures.left)) is not None and len(b) <= pictures.left}
-            if images and isinstance(name, str) and NAME.fullmatch(name):
-                kept[name] = {m: pictures.spend(b) for m, b in images.items()}
+            if not (isinstance(name, str) and NAME.fullmatch(name) and isinstance(bundle, dict)):
+                continue
+            for mime, value in bundle.items():
+                if (b64 := image_b64(mime, value, pictures.left)) is not None and len(b64) <= pictures.left:
+                    kept.setdefault(name, {})[mime] = pictures.spend(b64)
         names = set(kept)
         if kept:
             new.attachments = kept
