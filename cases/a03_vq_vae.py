@@ -6,6 +6,11 @@ vector_quantize picked, and those codes must be the nearest ones or the ones the
 (Part 1 scores nearest_code); the hard Gumbel-softmax's gradient may be the student's own relaxed one (Part 7
 scores that). The notebook's locked "grader hooks" cell reaches one output of a tuple (`output_of`, so gradients of
 each loss can be probed) and calls sample_gumbel with a seeded torch.Generator (`with_generator`).
+
+What a case exists to test is there in every run: float32 and float64 inputs, 1-D, 2-D and 3-D logits for every
+"along the last axis" part, codes left unused in a histogram, kernels of 3 and more for the causal mask (a 1x1
+mask hides nothing), both mask types. An edge (a refused argument, a single code) is asked beside an ordinary
+call, and the straight-through output must be rows of the codebook, so that no constant or identity passes.
 """
 import math
 
@@ -46,8 +51,11 @@ def _vectors_and_codes(rng, dtype=torch.float32, offset: float = 0.0):
 
 @SUITE.case("test_nearest_code", draws=2)
 def nearest_code_random(rng):
-    z, codes, want = _vectors_and_codes(rng, (torch.float32, F64)[int(rng.integers(0, 2))])
-    return Call("nearest_code", z, codes, expect=want, atol=0, rtol=0, dtype=True)
+    calls = []
+    for dtype in (torch.float32, F64):
+        z, codes, want = _vectors_and_codes(rng, dtype)
+        calls.append(Call("nearest_code", z, codes, expect=want, atol=0, rtol=0))
+    return calls
 
 
 @SUITE.case("test_nearest_code")
@@ -114,8 +122,8 @@ def _vq_value_calls(z, codes, beta: float | None) -> list[Call]:
 
 @SUITE.case("test_vq_values", draws=2)
 def vq_values(rng):
-    z, codes = _vq_inputs(rng, (torch.float32, F64)[int(rng.integers(0, 2))])
-    return _vq_value_calls(z, codes, float(rng.uniform(0.05, 2)))
+    return [call for dtype in (torch.float32, F64)
+            for call in _vq_value_calls(*_vq_inputs(rng, dtype), float(rng.uniform(0.05, 2)))]
 
 
 @SUITE.case("test_vq_values")
@@ -134,9 +142,16 @@ def _output(k: int, z, codes, beta, **options) -> Call:
     return Call("output_of", "vector_quantize", k, z, codes, beta, label=f"vector_quantize(...)[{k}] ({names[k]})", **options)
 
 
-def _same_shape(like: torch.Tensor):
-    """A check that only asks for the shape and kind of `like` (the values are another part's)."""
-    return lambda a: compare(a.out, plain(like), np.inf, 0)
+def _rows_of(codes: torch.Tensor, like: torch.Tensor):
+    """A check that asks for the shape and kind of `like` and rows that are rows of the codebook (which rows is
+    another part's question)."""
+    def check(a):
+        if problem := compare(a.out, plain(like), np.inf, 0):
+            return problem
+        d2 = ((torch.from_numpy(np.asarray(a.out, np.float64))[:, None] - codes.double()[None]) ** 2).sum(-1)
+        far = d2.min(1).values > 1e-10
+        return f"output: {int(far.sum())} rows of z_q_st are not rows of the codebook" if far.any() else None
+    return check
 
 
 @SUITE.case("test_straight_through", draws=3)
@@ -145,7 +160,7 @@ def straight_through_copies_the_gradient(rng):
     z, codes = _vq_inputs(rng)
     w = normal(rng, *z.shape, dtype=F64)
     return _output(0, z, codes, float(rng.uniform(0.1, 1)), grad=(2,), cotangent=w, expect_grad=(w,),
-                   check=_same_shape(z), atol=1e-12)
+                   check=_rows_of(codes, z), atol=1e-12)
 
 
 def _loss_gradient_calls(rng, k: int) -> list[Call]:
@@ -188,7 +203,7 @@ def commitment_loss_trains_only_the_encoder(rng):
 def reconstruction_never_reaches_the_codebook(rng):
     z, codes = _vq_inputs(rng)
     return _output(0, z, codes, 0.25, grad=(3,), cotangent=normal(rng, *z.shape, dtype=F64), expect_grad=(None,),
-                   check=_same_shape(z))
+                   check=_rows_of(codes, z))
 
 
 # ---------------------------------------------------------------- Part 5: perplexity
@@ -199,20 +214,27 @@ def _perplexity(idx: np.ndarray, k: int) -> float:
     return float(np.exp(-(p * np.log(p)).sum()))
 
 
-@SUITE.case("test_perplexity", draws=2)
-def perplexity_of_random_usage(rng):
+def _perplexity_call(rng, shape: tuple[int, ...]) -> Call:
+    """Random usage of 2 to k - 1 of k codes (some never used), indices of the given shape."""
     k = int(rng.integers(4, 40))
-    shape = tuple(int(s) for s in rng.integers(1, 12, int(rng.integers(1, 4))))
-    used = rng.choice(k, int(rng.integers(1, k + 1)), replace=False)        # some codes never used
+    used = rng.choice(k, int(rng.integers(2, k)), replace=False)
     idx = rng.choice(used, shape, p=rng.dirichlet(np.ones(len(used))))
     return Call("code_perplexity", torch.from_numpy(idx), k, expect=_perplexity(idx, k), kind="float", atol=1e-9)
+
+
+@SUITE.case("test_perplexity", draws=2)
+def perplexity_of_random_usage(rng):
+    """A flat index vector and a (B, H, W) map of indices."""
+    return [_perplexity_call(rng, (int(rng.integers(5, 200)),)),
+            _perplexity_call(rng, tuple(int(s) for s in rng.integers(2, 9, 3)))]
 
 
 @SUITE.case("test_perplexity")
 def perplexity_of_one_code(rng):
     k = int(rng.integers(2, 20))
     idx = np.full(int(rng.integers(1, 30)), int(rng.integers(0, k)))
-    return Call("code_perplexity", torch.from_numpy(idx), k, expect=1.0, kind="float", atol=1e-9)
+    return [Call("code_perplexity", torch.from_numpy(idx), k, expect=1.0, kind="float", atol=1e-9),
+            _perplexity_call(rng, (int(rng.integers(5, 50)),))]
 
 
 # ---------------------------------------------------------------- Parts 6-9: Gumbel-softmax
@@ -248,31 +270,48 @@ def _softmax_ref(logits, tau, g, cot):
     return y.detach(), grad
 
 
-def _gumbel_inputs(rng):
-    shape = tuple(int(s) for s in rng.integers(1, 6, int(rng.integers(1, 3)))) + (int(rng.integers(2, 9)),)
+NDIMS = (1, 2, 3)          # "along the last axis": a 1-D and a 3-D input expose dim=0 / dim=1 where 2-D does not
+
+
+def _shape(rng, ndim: int, last: int = 9) -> tuple[int, ...]:
+    """A shape of `ndim` dimensions: leading sizes 2 to 5, the last 2 to last - 1."""
+    return tuple(int(s) for s in rng.integers(2, 6, ndim - 1)) + (int(rng.integers(2, last)),)
+
+
+def _gumbel_inputs(rng, ndim: int):
+    """logits, Gumbel noise and a cotangent of `ndim` dimensions."""
+    shape = _shape(rng, ndim)
     return normal(rng, *shape, dtype=F64) * 2, normal(rng, *shape, dtype=F64), normal(rng, *shape, dtype=F64)
 
 
 @SUITE.case("test_gumbel_softmax", draws=2)
 def relaxed_sample_and_gradient(rng):
-    logits, g, cot = _gumbel_inputs(rng)
-    tau = float(rng.uniform(0.2, 3))
-    y, grad = _softmax_ref(logits, tau, g, cot)
-    return Call("gumbel_softmax", logits, tau, g, expect=y, grad=(0,), cotangent=cot, expect_grad=(grad,), atol=1e-10)
+    calls = []
+    for ndim in NDIMS:
+        logits, g, cot = _gumbel_inputs(rng, ndim)
+        tau = float(rng.uniform(0.2, 3))
+        y, grad = _softmax_ref(logits, tau, g, cot)
+        calls.append(Call("gumbel_softmax", logits, tau, g, expect=y, grad=(0,), cotangent=cot, expect_grad=(grad,),
+                          atol=1e-10))
+    return calls
 
 
 @SUITE.case("test_gumbel_softmax")
 def relaxed_sample_at_a_low_temperature(rng):
     """tau = 1e-3: nearly the one-hot of argmax(logits + g), without overflow (exp((l + g) / tau) alone would be inf).
     The reference is the stable softmax itself: two entries of logits + g closer than ~1e-2 share the mass."""
-    logits, g, _ = _gumbel_inputs(rng)
+    logits, g, _ = _gumbel_inputs(rng, 3)
     return Call("gumbel_softmax", logits, 1e-3, g, expect=torch.softmax((logits + g) / 1e-3, -1), atol=1e-6)
 
 
 @SUITE.case("test_gumbel_hard", draws=2)
 def hard_sample_straight_through(rng):
+    return [call for ndim in NDIMS for call in _hard_calls(rng, ndim)]
+
+
+def _hard_calls(rng, ndim: int) -> list[Call]:
     """Forward: the one-hot of argmax(logits + g); gradient: the relaxed one (the reference's or the student's own)."""
-    logits, g, cot = _gumbel_inputs(rng)
+    logits, g, cot = _gumbel_inputs(rng, ndim)
     tau = float(rng.uniform(0.3, 2))
     _, grad = _softmax_ref(logits, tau, g, cot)
     hard = F.one_hot((logits + g).argmax(-1), logits.shape[-1]).double()
@@ -304,9 +343,11 @@ def _kl_uniform(logits: torch.Tensor) -> torch.Tensor:
 
 @SUITE.case("test_kl_uniform", draws=2)
 def kl_uniform_values(rng):
-    shape = tuple(int(s) for s in rng.integers(1, 6, int(rng.integers(0, 3)))) + (int(rng.integers(2, 12)),)
-    logits = 4 * normal(rng, *shape, dtype=F64)
-    return Call("kl_to_uniform", logits, expect=_kl_uniform(logits), atol=1e-10)
+    calls = []
+    for ndim in NDIMS:
+        logits = 4 * normal(rng, *_shape(rng, ndim, last=12), dtype=F64)
+        calls.append(Call("kl_to_uniform", logits, expect=_kl_uniform(logits), atol=1e-10))
+    return calls
 
 
 @SUITE.case("test_kl_uniform")
@@ -329,8 +370,9 @@ def _mask(kind: str, k: int) -> torch.Tensor:
     return m
 
 
-def _layer_args(rng):
-    kind, k = ("A", "B")[int(rng.integers(0, 2))], int(rng.choice([1, 3, 5, 7, 13]))
+def _layer_args(rng, kernels=(3, 5, 7, 13)):
+    """kind, in and out channels, kernel size (3 and more: a 1x1 mask of type B hides nothing)."""
+    kind, k = ("A", "B")[int(rng.integers(0, 2))], int(rng.choice(kernels))
     return kind, int(rng.integers(1, 4)), int(rng.integers(1, 4)), k
 
 
@@ -350,7 +392,7 @@ def _mask_check(kind: str, k: int):
 
 @SUITE.case("test_masked_conv_mask", draws=3)
 def mask_of_each_type(rng):
-    _, cin, cout, k = _layer_args(rng)
+    _, cin, cout, k = _layer_args(rng, kernels=(1, 3, 5, 7, 13))
     return [New("MaskedConv2d", kind, cin, cout, k, seed=int(rng.integers(0, 1000)), method="",
                 check=_mask_check(kind, k), label=f"MaskedConv2d({kind!r}, {cin}, {cout}, {k}).mask") for kind in "AB"]
 
@@ -358,7 +400,9 @@ def mask_of_each_type(rng):
 @SUITE.case("test_masked_conv_mask")
 def bad_arguments_raise(rng):
     kind, k = ("A", "B")[int(rng.integers(0, 2))], 2 * int(rng.integers(1, 4))
-    return [New("MaskedConv2d", "C", 1, 1, 3, method="", raises=ValueError, label="MaskedConv2d('C', 1, 1, 3)"),
+    return [New("MaskedConv2d", kind, 1, 1, k + 1, method="", check=_mask_check(kind, k + 1),
+                label=f"MaskedConv2d({kind!r}, 1, 1, {k + 1}).mask"),
+            New("MaskedConv2d", "C", 1, 1, 3, method="", raises=ValueError, label="MaskedConv2d('C', 1, 1, 3)"),
             New("MaskedConv2d", kind, 1, 1, k, method="", raises=ValueError, label=f"MaskedConv2d({kind!r}, 1, 1, {k})")]
 
 
@@ -417,7 +461,9 @@ def _perturbation_probe(rng, kind: str) -> list[New]:
 
     def first(a):
         kept["out"] = np.asarray(a.out) if a.ok else None
-        return _raised(a)
+        if problem := _raised(a):
+            return problem
+        return compare(a.out, plain(_masked_conv(a.params, x, kind, k)), 1e-5, 1e-4, "output")
 
     def second(a):
         if problem := _raised(a):
@@ -442,9 +488,12 @@ def later_inputs_do_not_change_the_output(rng):
 
 @SUITE.case("test_masked_conv_causal")
 def mask_applied_at_every_call(rng):
-    """Weights loaded without zeros under the mask (as after training steps): forward still masks them."""
-    kind, cin, cout, k = _layer_args(rng)
-    state = {"weight": normal(rng, cout, cin, k, k), "bias": normal(rng, cout), "mask": _mask(kind, k)[None, None]}
-    x = normal(rng, 1, cin, 6, 7)
-    return New("MaskedConv2d", kind, cin, cout, k, state=state, inputs=(x,),
-               expect=F.conv2d(x, state["weight"] * state["mask"], state["bias"], padding=k // 2), atol=1e-5)
+    """Weights loaded without zeros under the mask (as after training steps): forward still masks them (both types)."""
+    calls = []
+    for kind in "AB":
+        _, cin, cout, k = _layer_args(rng)
+        state = {"weight": normal(rng, cout, cin, k, k), "bias": normal(rng, cout), "mask": _mask(kind, k)[None, None]}
+        x = normal(rng, 1, cin, 6, 7)
+        calls.append(New("MaskedConv2d", kind, cin, cout, k, state=state, inputs=(x,),
+                         expect=F.conv2d(x, state["weight"] * state["mask"], state["bias"], padding=k // 2), atol=1e-5))
+    return calls

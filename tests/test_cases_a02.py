@@ -42,6 +42,32 @@ def transfer_style(model, x, y_source, y_target):
         return torch.sigmoid(model.decode(reparameterize(mu, logvar), y_target))
 '''
 
+# conditions a draw once left to chance (issue 18): each loses its part under every run seed now
+BETA_IGNORED = '''
+def negative_elbo(x, logits, mu, logvar, beta=1.0):
+    rec = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(dim=1)
+    kl = gaussian_kl(mu, logvar)
+    return (rec + kl).mean(), rec, kl
+'''
+ELBO_SUMMED_OVER_THE_BATCH = '''
+def negative_elbo(x, logits, mu, logvar, beta=1.0):
+    rec = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(dim=1)
+    kl = gaussian_kl(mu, logvar)
+    return (rec + beta * kl).sum(), rec, kl
+'''
+STYLE_WITH_THE_SOURCE_LABEL = '''
+def transfer_style(model, x, y_source, y_target):
+    with torch.no_grad():
+        mu, _ = model.encode(x, y_source)
+        return torch.sigmoid(model.decode(mu, y_source))
+'''
+NO_NOISE_WITHOUT_EPS = '''
+def reparameterize(mu, logvar, eps=None):
+    if eps is None:
+        return mu
+    return mu + torch.exp(0.5 * logvar) * eps
+'''
+
 
 def wrong_notebooks():
     """name -> (wrong notebook, the parts that must lose points)."""
@@ -53,7 +79,15 @@ def wrong_notebooks():
             "gaussian_kl takes log(exp(logvar))": (with_definition(nb, KL_LOG_OF_EXP), ["test_kl_properties"]),
             "reparameterize with sigma^2 for sigma (forward calls it)": (
                 with_definition(nb, STD_IS_THE_VARIANCE), ["test_reparameterize_values", "test_reparameterize_grad"]),
-            "transfer_style samples z": (with_definition(nb, SAMPLED_STYLE), ["test_transfer_style"])}
+            "transfer_style samples z": (with_definition(nb, SAMPLED_STYLE), ["test_transfer_style"]),
+            "negative_elbo ignores beta": (with_definition(nb, BETA_IGNORED),
+                                           ["test_negative_elbo_values", "test_negative_elbo_stable_and_grad"]),
+            "negative_elbo summed over the batch": (with_definition(nb, ELBO_SUMMED_OVER_THE_BATCH),
+                                                    ["test_negative_elbo_values", "test_negative_elbo_stable_and_grad"]),
+            "transfer_style decodes with the source labels": (with_definition(nb, STYLE_WITH_THE_SOURCE_LABEL),
+                                                              ["test_transfer_style"]),
+            "reparameterize returns mu when no eps is given": (with_definition(nb, NO_NOISE_WITHOUT_EPS),
+                                                               ["test_reparameterize_values", "test_reparameterize_grad"])}
 
 
 def test_every_test_cell_has_cases():

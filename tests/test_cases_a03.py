@@ -57,6 +57,25 @@ MASKED_ONCE = CENTRE_SEEN_BY_A.replace("mask[c, c + 1:] = 0", 'mask[c, c + (mask
     """        with torch.no_grad():
             self.weight.mul_(self.mask)""")
 
+# conditions a draw once left to chance (issue 18): each loses its part under every run seed now
+SOFTMAX_ON_AXIS_1 = NO_TEMPERATURE.replace("F.softmax(logits + gumbels, dim=-1)", "F.softmax((logits + gumbels) / tau, dim=1)")
+KL_ON_AXIS_1 = '''
+def kl_to_uniform(logits):
+    logq = F.log_softmax(logits, dim=1)
+    return math.log(logits.shape[-1]) + (logq.exp() * logq).sum(-1)
+'''
+PERPLEXITY_WITH_UNUSED_CODES = '''
+def code_perplexity(indices, num_codes):
+    p = torch.bincount(indices.reshape(-1), minlength=num_codes).double() / indices.numel()
+    return float(torch.exp(-(p * p.log()).sum()))
+'''
+PERPLEXITY_OF_A_VECTOR = '''
+def code_perplexity(indices, num_codes):
+    p = torch.bincount(indices, minlength=num_codes).double()
+    p = p[p > 0] / p.sum()
+    return float(torch.exp(-(p * p.log()).sum()))
+'''
+
 
 def wrong_notebooks():
     """name -> (wrong notebook, the parts that must lose points)."""
@@ -68,7 +87,13 @@ def wrong_notebooks():
                                                                         ["test_gumbel_softmax"]),
             "mask A keeps the centre": (with_definition(nb, CENTRE_SEEN_BY_A),
                                         ["test_masked_conv_mask", "test_masked_conv_causal"]),
-            "mask applied to the initial weights only": (with_definition(nb, MASKED_ONCE), ["test_masked_conv_causal"])}
+            "mask applied to the initial weights only": (with_definition(nb, MASKED_ONCE), ["test_masked_conv_causal"]),
+            "gumbel_softmax along axis 1 (the hard variant reuses it)": (
+                with_definition(nb, SOFTMAX_ON_AXIS_1), ["test_gumbel_softmax", "test_gumbel_hard"]),
+            "kl_to_uniform along axis 1": (with_definition(nb, KL_ON_AXIS_1), ["test_kl_uniform"]),
+            "perplexity over unused codes too (0 log 0)": (with_definition(nb, PERPLEXITY_WITH_UNUSED_CODES),
+                                                           ["test_perplexity"]),
+            "perplexity of flat indices only": (with_definition(nb, PERPLEXITY_OF_A_VECTOR), ["test_perplexity"])}
 
 
 def test_every_test_cell_has_cases():
