@@ -10,9 +10,12 @@ modules imported, so a start costs milliseconds), `jobs` at a time, and hands ba
   or malformed) becomes `failed(job, reason)`, a record with status `error`, and the batch goes on;
 - the child is killed when it passes its hard deadline (the submission's `max_wall` plus START_GRACE) or its
   memory bound (`Limits.grader_memory`, polled); the sandbox dies with it (PR_SET_PDEATHSIG), and whatever it
-  left (cgroups, tmpfs mounts, folders) is removed by the pool.
+  left (cgroups, tmpfs mounts, folders) is removed by the pool;
+- the child ends itself when the pool's process is gone (the pool's end of its pipe closes), since a forkserver
+  child outlives its parent otherwise.
 
-The same `Job` in and result out is what a cluster engine runs. Only the coordinator writes the gradebook.
+The same `Job` in and result out is what a cluster engine runs (`engines`). Only the coordinator writes the
+gradebook.
 """
 from __future__ import annotations
 
@@ -25,8 +28,10 @@ import multiprocessing
 import os
 import resource
 import secrets
+import select
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,6 +177,7 @@ def grade(job: Job, course: Course | None = None) -> dict:
 
 def _child(job: Job, conn: Any) -> None:
     """Child process: grade, send ONE message (the result, or why there is none), exit."""
+    threading.Thread(target=_end_with_pool, args=(conn,), daemon=True).start()
     try:
         result = grade(job)
     except execute.SandboxError as e:
@@ -183,6 +189,14 @@ def _child(job: Job, conn: Any) -> None:
     except BaseException as e:  # noqa: BLE001
         conn.send_bytes(json.dumps({"error": f"the result could not be sent ({type(e).__name__})"}).encode())
     conn.close()
+
+
+def _end_with_pool(conn: Any) -> None:
+    """Exit at once when the pipe has no reader left: the pool's process was killed (or its cluster worker lost)."""
+    watch = select.poll()
+    watch.register(conn.fileno(), select.POLLERR)
+    watch.poll()
+    os._exit(1)
 
 
 # ---------------------------------------------------------------- what the coordinator accepts
@@ -248,6 +262,10 @@ class LocalPool:
     def busy(self) -> bool:
         return bool(self.running or self.waiting)
 
+    def active(self) -> int:
+        """Units running now."""
+        return len(self.running)
+
     def _start(self) -> None:
         while self.waiting and len(self.running) < self.jobs:
             job = self.waiting.pop(0)
@@ -278,7 +296,7 @@ class LocalPool:
             if r.process.is_alive():
                 r.process.kill()
             r.process.join(5)
-            self._clean(r.job)
+            self.clean(r.job)
             result, why = None, r.why
             if r.message is not None and not why:
                 try:
@@ -313,7 +331,7 @@ class LocalPool:
         except (OSError, EOFError) as e:
             r.why = f"the grader's result was larger than {MAX_RESULT_BYTES >> 20} MiB or broken ({type(e).__name__})"
 
-    def _clean(self, job: Job) -> None:
+    def clean(self, job: Job) -> None:
         """Remove what a killed unit may have left: its sandboxes' cgroups, tmpfs mounts and folders."""
         for start in range(1, int(job.limits["restarts"]) + 3):
             sandbox.cgroup_release(f"{job.token}-{start}")
@@ -327,7 +345,7 @@ class LocalPool:
         for r in self.running:
             r.process.kill()
             r.process.join(5)
-            self._clean(r.job)
+            self.clean(r.job)
         self.running, self.waiting = [], []
 
 
