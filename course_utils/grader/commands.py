@@ -2,12 +2,13 @@
 
 `course grade A [EXPORT]` takes an LMS export through `intake` (or what is already in submitted/), grades
 every student whose submission changed since it was graded (`unit`: one sealed unit per student, in a child
-process of its own with a sandboxed kernel, `--jobs` at a time), and for each student, in this process: the
-unit's result checked, then the gradebook rows in one transaction, the autograded notebook, the results
-record (written last: it marks the student done, keyed by the submission's hash), the feedback page. A unit
-that fails in any way gives its student an `error` record with the reason and the batch goes on. Ctrl-C
-stops the units; students finished so far are kept, the ones in progress are thrown away whole, and the
-same command resumes. At the end the grades table, the assignment's CSV and the final grades (`export`).
+process of its own with a sandboxed kernel, `--jobs` at a time, here or on a Dask cluster: `engines`), and for
+each student, in this process, once however often an engine delivers it: the unit's result checked, then the
+gradebook rows in one transaction, the autograded notebook, the results record (written last: it marks the
+student done, keyed by the submission's hash), the feedback page. A unit that fails in any way gives its
+student an `error` record with the reason and the batch goes on. Ctrl-C stops the units; students finished so
+far are kept, the ones in progress are thrown away whole, and the same command resumes. At the end the grades
+table, the assignment's CSV and the final grades (`export`).
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import execute, export, gradebook, intake, record, report, unit
+from . import engines, execute, export, gradebook, intake, record, report, unit
 from .unit import Course
 
 JOBS = 1                          # students graded at once (at most one per two cores)
@@ -140,6 +141,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
     from ..cli import course_root
 
     root = course_root()
+    if args.scheduler and args.engine != "dask":
+        raise SystemExit("course grade: --scheduler needs --engine dask")
     course = Course(root, args.assignment)
     taken = take_export(course, Path(args.export).resolve(), args.dry_run) if args.export else None
     students = course.students()
@@ -163,23 +166,26 @@ def cmd_grade(args: argparse.Namespace) -> int:
     except Exception as e:  # noqa: BLE001 - feedback is made again after each student and by `course feedback`
         print(f"feedback pages not refreshed ({type(e).__name__}: {str(e)[:200]})")
     limits = execute.Limits(**{f.name: getattr(args, f.name) for f in dataclasses.fields(execute.Limits)})
-    status = run_batch(course, todo, limits, max(1, args.jobs))
+    status = run_batch(course, todo, limits, engines.start(args.engine, args.scheduler or "local",
+                                                           max(1, args.jobs))) if todo else 0
     if status:
         return status
     return export.export(root, course.name)
 
 
-def run_batch(course: Course, todo: list[str], limits: execute.Limits, jobs: int) -> int:
-    """Grade the students, `jobs` units at a time; finish each one here; Ctrl-C keeps the finished ones."""
+def run_batch(course: Course, todo: list[str], limits: execute.Limits, pool: engines.Executor) -> int:
+    """Grade the students on `pool`; finish each one here, once; Ctrl-C keeps the finished ones."""
     old = signal.signal(signal.SIGTERM, _raise_interrupt)
-    pool = unit.LocalPool(jobs)
     secret = unit.course_secret(course.root)
-    start, done, errors = time.monotonic(), 0, 0
+    start, done, errors, merged = time.monotonic(), 0, 0, set()
     try:
         for student in todo:
             pool.submit(unit.Job.make(course, student, limits, secret))
         while pool.busy():
             for job, result, why in pool.finished(timeout=1.0):
+                if job.student in merged:  # delivered again: one job per student and batch, so it counts once
+                    continue
+                merged.add(job.student)
                 try:
                     rec = finish(course, job, result, why)
                 except execute.SandboxError as e:
@@ -190,7 +196,7 @@ def run_batch(course: Course, todo: list[str], limits: execute.Limits, jobs: int
                 total = sum(c["points"] for c in rec["cases"])
                 full = sum(c["max_points"] for c in rec["cases"])
                 seconds = rec.get("usage", {}).get("seconds")
-                print(f"[{done}/{len(todo)}] {job.student}: "
+                print(f"[{done}/{len(todo)}, {errors} failed, {pool.active()} running] {job.student}: "
                       + (f"{total:g}/{full:g} " if rec["status"] != "error" else "")
                       + rec["status"] + (f" in {seconds:.1f} s" if isinstance(seconds, (int, float)) else "")
                       + (f"; {'; '.join(rec['notes'])}" if rec["notes"] else ""), flush=True)
@@ -205,8 +211,8 @@ def run_batch(course: Course, todo: list[str], limits: execute.Limits, jobs: int
         signal.signal(signal.SIGTERM, old)
     if todo:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10
-        print(f"graded {done} students in {time.monotonic() - start:.0f} s with {jobs} job(s); this process's "
-              f"peak memory {peak} MiB" + (f"; {errors} with status error (graded again at the next run)" if errors else ""))
+        print(f"graded {done} students in {time.monotonic() - start:.0f} s with {pool.jobs} job(s); this "
+              f"process's peak memory {peak} MiB" + (f"; {errors} with status error (graded again at the next run)" if errors else ""))
     return 0
 
 
@@ -252,6 +258,10 @@ def add_commands(subparsers) -> None:
         shown = f"{default >> 20}M" if size else f"{default:g}"
         p.add_argument(flag, type=parse_size if size else type(default), default=default,
                        help=f"{LIMIT_HELP[f.name]} (default {shown})")
+    p.add_argument("--engine", choices=engines.ENGINES, default="local", help="where units run: child processes "
+                   "here, or tasks of a Dask distributed cluster (default local)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="with --engine dask: the scheduler (tcp://host:8786), or "
+                   "'local' (the default) for a cluster of --jobs worker processes on this machine")
     p.add_argument("--regrade", action="store_true", help="grade again students whose submission is unchanged")
     p.add_argument("--student", action="append", help="grade only this student (repeatable)")
     p.set_defaults(func=cmd_grade)
