@@ -10,8 +10,9 @@ answer, then its rubric, the last block of the cell:
 one criterion a line (a longer one goes on over lines indented by two spaces), whose points add up to the cell's
 points. nbgrader replaces a solution cell without `BEGIN SOLUTION` markers whole by "YOUR ANSWER HERE" in the
 release, so neither the model answer nor the rubric reaches students (nor the student edition, which `course
-publish` scans for both). The formgrader shows a TA the student's cell, not this one: `course rubric ASSIGNMENT`
-prints each question's rubric (`--answers`: with the model answer). The grade id is `p<N>_answer` for a cell under
+publish` scans for both). The formgrader shows a TA the student's notebook, so `course grade` puts each rubric in
+it, as a cell right after the student's answer (`ta_cells`; the feedback page leaves those cells out), and
+`course rubric ASSIGNMENT` prints every rubric (`--answers`: with the model answer). The grade id is `p<N>_answer` for a cell under
 a heading "Part N", `q<N>_answer` under "QN" or a numbered heading "N." (the question it answers).
 """
 from __future__ import annotations
@@ -99,6 +100,16 @@ def written_answers(nb: nbformat.NotebookNode) -> list[Written]:
         found.append(Written(meta.get("grade_id", ""), points, label, expected, answer, tuple(criteria),
                              tuple(errors)))
     return found
+
+
+TA_MARK = "**Rubric, for the TA** (in the formgrader only; never on the student's feedback page)"
+
+
+def ta_cells(solution: nbformat.NotebookNode) -> dict[str, str]:
+    """grade_id -> the markdown of the rubric cell the formgrader shows after that written answer."""
+    return {w.grade_id: "\n".join([f"{TA_MARK}: {w.points:g} points", "",
+                                   *(f"- [{p:g} point{'s' if p != 1 else ''}] {c}" for p, c in w.criteria)])
+            for w in written_answers(solution) if w.criteria}
 
 
 def render(name: str, answers: list[Written], with_answers: bool = False) -> str:

@@ -74,3 +74,24 @@ def test_course_rubric_prints_the_rubric_for_a_ta(capsys):
     out = capsys.readouterr().out
     assert out.startswith("a04_gan Q8 (q8_answer, 3 points)\n  model answer:\n    **1.** With $x=G(z)")
     assert out.count("\n  [1] ") == 3 and "RULE BROKEN" not in out
+
+
+def test_the_formgrader_shows_the_rubric_after_the_answer_and_the_feedback_page_does_not(tmp_path):
+    """`course grade` writes each rubric into the autograded notebook right after its answer cell (what the
+    formgrader renders); the student's feedback page leaves those cells out, even on its plain-text fallback."""
+    from course_utils.grader import record, report
+
+    path = ROOT / "solutions" / "a01_autoencoders" / "a01_autoencoders.ipynb"
+    solution = nbformat.read(path, as_version=4)
+    cells = rubric.ta_cells(solution)
+    release = nbformat.read(ROOT / "assignments" / "a01_autoencoders" / "a01_autoencoders.ipynb", as_version=4)
+    assert set(cells) == {"p4_answer"} and "[1 point]" in cells["p4_answer"]
+    out = record.write_autograded(tmp_path, "a01_autoencoders", "ann", "a01_autoencoders", release, cells)
+    nb = nbformat.read(out, as_version=4)
+    ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
+    at = ids.index("p4_answer")
+    assert nb.cells[at + 1].source == cells["p4_answer"] and report.is_ta_cell(nb.cells[at + 1])
+    rec = record.make_record("ann", "a01_autoencoders", "0" * 64, None, "zero", ["empty"])
+    html = report.render_page(rec, nb, {}, "fp", mathjax=False)
+    assert rubric.TA_MARK not in html and "[1 point]" not in html.split("Your notebook as graded")[-1]
+    assert rubric.TA_MARK not in report.notebook_as_text(nb)

@@ -78,7 +78,7 @@ def finish(course: Course, job: unit.Job, result: dict | None, why: str) -> dict
         nb = nbformat.reads(result["notebook"], as_version=4)
         gradebook.record(course.root, course.name, job.student, course.notebook, result["grades"],
                          result["comments"], read_timestamp(path.parent))
-        record.write_autograded(course.root, course.name, job.student, course.notebook, nb)
+        record.write_autograded(course.root, course.name, job.student, course.notebook, nb, course.ta_cells)
         record.write_record(course.root, result["record"])
         rec = result["record"]
     except execute.SandboxError:
@@ -138,7 +138,7 @@ def record_refused(course: Course, taken: intake.Intake) -> list[str]:
 
 def cmd_grade(args: argparse.Namespace) -> int:
     """Collect (optional), grade what changed (resumable), feedback, table, grades CSV, final grades."""
-    from ..cli import course_root
+    from ..layout import course_root
 
     root = course_root()
     if args.scheduler and args.engine != "dask":
@@ -177,7 +177,7 @@ def run_batch(course: Course, todo: list[str], limits: execute.Limits, pool: eng
     """Grade the students on `pool`; finish each one here, once; Ctrl-C keeps the finished ones."""
     old = signal.signal(signal.SIGTERM, _raise_interrupt)
     secret = unit.course_secret(course.root)
-    start, done, errors, merged = time.monotonic(), 0, 0, set()
+    start, done, errors, reviews, merged = time.monotonic(), 0, 0, 0, set()
     try:
         for student in todo:
             pool.submit(unit.Job.make(course, student, limits, secret))
@@ -193,6 +193,7 @@ def run_batch(course: Course, todo: list[str], limits: execute.Limits, pool: eng
                                      "see the README, 'How untrusted code is run')") from None
                 done += 1
                 errors += rec["status"] == "error"
+                reviews += len({c["grade_id"] for c in rec["cases"] if c.get("review")})
                 total = sum(c["points"] for c in rec["cases"])
                 full = sum(c["max_points"] for c in rec["cases"])
                 seconds = rec.get("usage", {}).get("seconds")
@@ -212,7 +213,10 @@ def run_batch(course: Course, todo: list[str], limits: execute.Limits, pool: eng
     if todo:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10
         print(f"graded {done} students in {time.monotonic() - start:.0f} s with {pool.jobs} job(s); this "
-              f"process's peak memory {peak} MiB" + (f"; {errors} with status error (graded again at the next run)" if errors else ""))
+              f"process's peak memory {peak} MiB" + (f"; {errors} with status error (graded again at the next run)"
+                                                       if errors else "")
+              + (f"; {reviews} parts marked NEEDS REVIEW (see the notes above and the formgrader's comments)"
+                 if reviews else ""))
     return 0
 
 
@@ -235,7 +239,7 @@ LIMIT_HELP = {
 
 def cmd_feedback(args: argparse.Namespace) -> int:
     """Feedback pages of graded students (again, e.g. after manual grading)."""
-    from ..cli import course_root
+    from ..layout import course_root
 
     report.write_feedback(course_root(), args.assignment, args.student or None)
     return 0

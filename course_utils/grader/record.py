@@ -138,8 +138,16 @@ def notebook_text(nb: nbformat.NotebookNode) -> str:
     return text
 
 
-def write_autograded(root: Path, assignment: str, student: str, notebook: str, nb: nbformat.NotebookNode) -> Path:
-    """Write the autograded notebook, made inert, atomically (replacing an earlier one)."""
+def write_autograded(root: Path, assignment: str, student: str, notebook: str, nb: nbformat.NotebookNode,
+                     ta_cells: dict[str, str] | None = None) -> Path:
+    """Write the autograded notebook, made inert, atomically (replacing an earlier one); `ta_cells` (grade_id ->
+    markdown, e.g. a written answer's rubric) go in after the cell of that grade_id, for the formgrader."""
     path = autograded_path(root, assignment, student, notebook)
-    _atomic_write(path, nbformat.writes(inert(nb)))
+    nb = inert(nb)
+    for gid, text in (ta_cells or {}).items():
+        at = next((i for i, c in enumerate(nb.cells) if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == gid),
+                  None)
+        if at is not None:
+            nb.cells.insert(at + 1, nbformat.v4.new_markdown_cell(text))
+    _atomic_write(path, nbformat.writes(nb))
     return path

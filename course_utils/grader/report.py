@@ -329,6 +329,14 @@ def cell_statuses(record: dict, nb: nbformat.NotebookNode) -> dict[int, str]:
     return out
 
 
+def is_ta_cell(cell: dict) -> bool:
+    """A cell `course grade` added for the TA (a rubric): markdown without nbgrader metadata, starting with the mark."""
+    from ..rubric import TA_MARK
+
+    return cell.get("cell_type") == "markdown" and not grade_id(cell) and plain_text(cell.get("source", "")) \
+        .startswith(TA_MARK)
+
+
 def render_notebook(nb: nbformat.NotebookNode, grades: dict[str, CellGrade], statuses: dict[int, str],
                     deadline: Deadline, room: int = MAX_PAGE_CHARS) -> str:
     """Every cell: markdown rendered safely, code highlighted with its outputs, graded cells marked. Raises
@@ -337,6 +345,8 @@ def render_notebook(nb: nbformat.NotebookNode, grades: dict[str, CellGrade], sta
     parts, size = ["<h2>Your notebook as graded</h2>"], 0
     for i, cell in enumerate(nb.cells):
         deadline.check()
+        if is_ta_cell(cell):
+            continue
         gid = grade_id(cell)
         g = grades.get(gid) if gid else None
         head = ""
@@ -366,6 +376,8 @@ def notebook_as_text(nb: nbformat.NotebookNode, limit: int = MAX_PLAIN_CHARS) ->
     """The notebook's sources and text outputs as one plain text of at most `limit` characters."""
     parts, size = [], 0
     for i, cell in enumerate(nb.cells):
+        if is_ta_cell(cell):
+            continue
         pieces = [f"--- cell {i} ({cell.cell_type}{', ' + grade_id(cell) if grade_id(cell) else ''}) ---",
                   plain_text(cell.source)]
         for o in cell.get("outputs", []):

@@ -1,7 +1,7 @@
 """One student, one sealed unit of work: one submission in, one result out, or that student's error alone.
 
 `grade(job)` does everything grading one submission needs (the sandboxed kernel, the probe conversation, the
-comparison, the record, the inert autograded notebook) and returns plain JSON data; it writes nothing but the
+comparison, the record, the autograded notebook made inert) and returns plain JSON data; it writes nothing but the
 student's log. `LocalPool` runs each job in a fresh child process (forked from a server that has the heavy
 modules imported, so a start costs milliseconds), `jobs` at a time, and hands back what each child sent:
 
@@ -39,15 +39,17 @@ from typing import Any
 
 import nbformat
 
+from .. import rubric
+from ..layout import Layout
 from . import execute, record, sandbox
 from .cases import Suite, load_suite
+from .inert import inert
 
 MAX_RESULT_BYTES = 64 << 20       # one child's message (the inert notebook is at most record.MAX_NOTEBOOK_BYTES)
 MAX_SUBMISSION_BYTES = 64 << 20   # a submitted notebook larger than this is not read (intake caps it lower)
 START_GRACE = 60.0                # seconds past max_wall for a kernel start, shutdown and the notebook
 POLL = 0.25                       # seconds between checks of the children
 PRELOAD = ["course_utils.grader.unit", "torch", "jupyter_client", "nbconvert", "numpy"]
-SECRET_FILE = ".grading-secret"   # next to the gradebook: the key of every run seed
 
 
 class Course:
@@ -56,8 +58,8 @@ class Course:
     def __init__(self, root: Path, assignment: str):
         from . import gradebook
 
-        self.root, self.name = Path(root), assignment
-        self.release_dir = self.root / "assignments" / assignment
+        self.root, self.name, self.layout = Path(root), assignment, Layout(root)
+        self.release_dir = self.layout.release(assignment)
         if not self.release_dir.is_dir():
             raise SystemExit(f"course grade: {assignment} is not released; run `course release {assignment}`")
         notebooks = sorted(self.release_dir.glob("*.ipynb"))
@@ -65,12 +67,14 @@ class Course:
             raise SystemExit(f"course grade: {self.release_dir} must hold exactly one notebook, found {len(notebooks)}")
         self.notebook = notebooks[0].stem
         self.release = nbformat.read(notebooks[0], as_version=4)
-        cases = self.root / "cases" / f"{assignment}.py"
+        cases = self.layout.case_file(assignment)
         if not cases.is_file():
             raise SystemExit(f"course grade: no hidden cases at {cases}; write them (CONTRIBUTING.md, "
                              "'Hidden cases') and check them with `python -m course_utils.grader.check "
                              f"{assignment}`")
         self.suite: Suite = load_suite(cases)
+        solution = self.layout.solutions / assignment / notebooks[0].name
+        self.ta_cells = rubric.ta_cells(nbformat.read(solution, as_version=4)) if solution.is_file() else {}
         try:
             execute.check_suite(self.suite, self.release)
             gradebook.require_assignment(self.root, assignment, self.notebook)
@@ -79,11 +83,11 @@ class Course:
 
     def submission(self, student: str) -> Path:
         """submitted/<student>/<assignment>/<notebook>.ipynb."""
-        return self.root / "submitted" / student / self.name / f"{self.notebook}.ipynb"
+        return self.layout.submission(student, self.name, self.notebook)
 
     def students(self) -> list[str]:
         """Students with a folder in submitted/ for this assignment (symbolic links are never followed)."""
-        base = self.root / "submitted"
+        base = self.layout.submitted
         if not base.is_dir():
             return []
         return sorted(d.name for d in base.iterdir() if not d.name.startswith(".") and d.is_dir()
@@ -107,8 +111,8 @@ class Job:
 
 
 def course_secret(root: Path) -> str:
-    """The course's grading key (grading/.grading-secret, made once, readable by its owner only)."""
-    path = Path(root) / "grading" / SECRET_FILE
+    """The course's grading key (`Layout.secret`: grading/.grading-secret, made once, readable by its owner only)."""
+    path = Layout(root).secret
     try:
         text = path.read_text().strip()
         if len(text) == 64 and all(c in "0123456789abcdef" for c in text):
@@ -131,7 +135,7 @@ def run_seed(secret: str, assignment: str, digest: str) -> int:
 
 def student_log(root: Path, assignment: str, student: str) -> logging.Logger:
     """grading/logs/<assignment>/<student>.log (the only place the run seed is written)."""
-    path = Path(root) / "grading" / "logs" / assignment / f"{student}.log"
+    path = Layout(root).log(assignment, student)
     path.parent.mkdir(parents=True, exist_ok=True)
     log = logging.getLogger(f"course.grade.{assignment}.{len(student)}.{student.encode().hex()}")
     log.handlers.clear()
@@ -172,7 +176,7 @@ def grade(job: Job, course: Course | None = None) -> dict:
                     "grader_peak_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
     nb = outcome.notebook if outcome.notebook is not None else course.release
     return {"record": rec, "grades": outcome.grades, "comments": outcome.comments,
-            "notebook": record.notebook_text(nb)}
+            "notebook": record.notebook_text(inert(nb))}
 
 
 def _child(job: Job, conn: Any) -> None:
