@@ -90,6 +90,22 @@ BUGS = [
     Bug("00", "likelihood p(x|y) normalised over the digits (it is p(y|x))", "p_z = joint.sum((0, 1))",
         "p_x_given_y = p_xy / p_y[None]", "p_x_given_y = p_xy / p_xy.sum(1, keepdims=True)",
         check="p_z = joint.sum((0, 1))", needs=("device, gen = setup(seed=0)", "X, Y = img[:, :14].sum((1, 2))")),
+    Bug("02", "gaussian_kl, the KL of training, half as large (too small: it lowers the -ELBO)", "def gaussian_kl(",
+        "return 0.5 * (logvar.exp()", "return 0.25 * (logvar.exp()", check="gaussian_kl == torch kl_divergence",
+        needs=("LATENT = 20", "def gaussian_kl(")),
+    Bug("02", "gaussian_kl with the sign of log sigma^2 flipped", "def gaussian_kl(",
+        "- 1.0 - logvar)", "- 1.0 + logvar)", check="gaussian_kl == torch kl_divergence",
+        needs=("LATENT = 20", "def gaussian_kl(")),
+    Bug("02", "reparameterize scales eps by sigma^2 instead of sigma", "def gaussian_kl(",
+        "torch.exp(0.5 * logvar) * torch.randn_like(mu)", "torch.exp(logvar) * torch.randn_like(mu)",
+        check="gaussian_kl == torch kl_divergence", needs=("LATENT = 20", "def gaussian_kl(")),
+    Bug("02", "importance-weighted bound without the 1/K (log-sum instead of log-mean)", "def iw_log_px(",
+        "torch.logsumexp(log_w, 0) - math.log(k)", "torch.logsumexp(log_w, 0)", check="iw_prior = iw_log_px(IgnoresZ(",
+        needs=("LATENT = 20", "def gaussian_kl(", "def neg_elbo_terms(", "def iw_log_px(")),
+    Bug("02", "importance weights with the prior term's sign flipped", "def iw_log_px(",
+        "log_w = log_px_z + Normal(0.0, 1.0)", "log_w = log_px_z - Normal(0.0, 1.0)",
+        check="iw_prior = iw_log_px(IgnoresZ(",
+        needs=("LATENT = 20", "def gaussian_kl(", "def neg_elbo_terms(", "def iw_log_px(")),
 ]
 
 
