@@ -5,6 +5,11 @@ steps are behaviour probes on small seeded networks: the parameters of both netw
 are compared with one SGD step of the reference, and two probes hand the step an optimizer over the network
 that must not learn (G in the D step, D in the G step): that network moves exactly when a gradient reached it.
 
+The network a step trains arrives with gradients left in its parameters' .grad (as an earlier backward leaves
+them): a step that does not zero them first moves the network by those too. After a step every parameter of
+both networks must require grad again (a G step freezes D, then sets it back). The VAE-GAN feature loss is
+asked through a convolutional and a linear feature network in every draw.
+
 Each part is scored on its own: d_step / g_step are also accepted when they match one step on the student's
 own d_loss / g_loss (peeked at the same logits), and train_step when it matches the student's own d_step
 followed by the student's own g_step.
@@ -95,6 +100,21 @@ def _sgd(name: str, of: int, lr: float) -> dict:
     return {"__optimizer__": name, "of": of, "lr": lr}
 
 
+def _stale(rng, spec: dict) -> dict:
+    """The module spec with every parameter's .grad pre-filled, as an earlier backward would leave it."""
+    return {**spec, "grad": {k: normal(rng, *v.shape, dtype=v.dtype) for k, v in spec["state"].items()}}
+
+
+def _still_trainable(answer: Answer) -> str | None:
+    """A failure message when a parameter of G or D no longer requires grad after the step."""
+    frozen = [f"{net}.{k}" for net, state in zip("GD", answer.states or []) for k, v in state.items()
+              if not getattr(v, "grad", False)]
+    if frozen:
+        return (f"after the step {', '.join(frozen[:4])} no longer require grad: a network frozen for the step "
+                "must be set back to requires_grad_(True) before returning")
+    return None
+
+
 def _state(module: nn.Module) -> dict:
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
@@ -163,11 +183,12 @@ def d_step_moves_d_once(rng):
         candidates = [(loss, [_state(G), d_after])]
         if (own := _peeked(seen, 2)) is not None:              # one step on the student's own d_loss
             candidates.append((own[0], [_state(G), _d_step_ref(G, D, real, z, lr, tuple(own[1]))[1]]))
-        return _matches(a, candidates)
+        return _matches(a, candidates) or _still_trainable(a)
 
     return [Peek("d_loss", rl, fl, grad=(0, 1), store=seen),
-            Call("d_step", g_spec, d_spec, _sgd("sgd", 1, lr), real, z, state_of=(0, 1), check=judge, kind="float",
-                 label="d_step(G, D, SGD over D, real, z): loss before the update, D after one step, G unchanged")]
+            Call("d_step", g_spec, _stale(rng, d_spec), _sgd("sgd", 1, lr), real, z, state_of=(0, 1), check=judge,
+                 kind="float", label="d_step(G, D with stale gradients, SGD over D, real, z): loss before the update, "
+                                     "D after one step, G unchanged")]
 
 
 @SUITE.case("test_d_step")
@@ -181,7 +202,8 @@ def d_step_sends_no_gradient_to_g(rng):
 
     def judge(a: Answer) -> str | None:
         own = _peeked(seen, 2)
-        return _matches(a, [(loss, [_state(G), _state(D)])] + ([(own[0], [_state(G), _state(D)])] if own else []))
+        return (_matches(a, [(loss, [_state(G), _state(D)])] + ([(own[0], [_state(G), _state(D)])] if own else []))
+                or _still_trainable(a))
 
     return [Peek("d_loss", rl, fl, grad=(0, 1), store=seen),
             Call("d_step", g_spec, d_spec, _sgd("sgd", 0, 0.1), real, z, state_of=(0, 1), check=judge, kind="float",
@@ -201,11 +223,12 @@ def g_step_moves_g_through_frozen_d(rng):
         candidates = [(loss, [g_after, _state(D)])]
         if (own := _peeked(seen, 1)) is not None:              # one step on the student's own g_loss
             candidates.append((own[0], [_g_step_ref(G, D, z, lr, own[1][0])[1], _state(D)]))
-        return _matches(a, candidates)
+        return _matches(a, candidates) or _still_trainable(a)
 
     return [Peek("g_loss", fl, grad=(0,), store=seen),
-            Call("g_step", g_spec, d_spec, _sgd("sgd", 0, lr), z, state_of=(0, 1), check=judge, kind="float",
-                 label="g_step(G, D, SGD over G, z): loss before the update, G after one step, D unchanged")]
+            Call("g_step", _stale(rng, g_spec), d_spec, _sgd("sgd", 0, lr), z, state_of=(0, 1), check=judge,
+                 kind="float", label="g_step(G with stale gradients, D, SGD over G, z): loss before the update, "
+                                     "G after one step, D unchanged and trainable again")]
 
 
 @SUITE.case("test_g_step", weight=1.5)
@@ -219,7 +242,8 @@ def g_step_freezes_d(rng):
 
     def judge(a: Answer) -> str | None:
         own = _peeked(seen, 1)
-        return _matches(a, [(loss, [_state(G), _state(D)])] + ([(own[0], [_state(G), _state(D)])] if own else []))
+        return (_matches(a, [(loss, [_state(G), _state(D)])] + ([(own[0], [_state(G), _state(D)])] if own else []))
+                or _still_trainable(a))
 
     return [Peek("g_loss", fl, grad=(0,), store=seen),
             Call("g_step", g_spec, d_spec, _sgd("sgd", 1, 0.1), z, state_of=(0, 1), check=judge, kind="float",
@@ -373,9 +397,13 @@ def _llike(features, x, x_rec):
 
 @SUITE.case("test_llike", draws=3)
 def llike_in_discriminator_features(rng):
+    """Through a convolutional and a linear feature network."""
     n, side, c = int(rng.integers(2, 7)), 2 * int(rng.integers(3, 7)), int(rng.integers(2, 6))
-    layers = ([["Conv2d", 1, c, 4, 2, 1], ["LeakyReLU", 0.2], ["Flatten"]] if rng.random() < 0.6
-              else [["Flatten"], ["Linear", side * side, c * 4], ["Tanh"]])
+    return [_llike_call(rng, n, side, layers) for layers in ([["Conv2d", 1, c, 4, 2, 1], ["LeakyReLU", 0.2], ["Flatten"]],
+                                                             [["Flatten"], ["Linear", side * side, c * 4], ["Tanh"]])]
+
+
+def _llike_call(rng, n: int, side: int, layers: list) -> Call:
     spec, feats = sequential(layers, rng, scale=0.5, dtype=F64)
     x, x_rec = torch.tanh(normal(rng, n, 1, side, side, dtype=F64)), torch.tanh(normal(rng, n, 1, side, side, dtype=F64))
     leaf = x_rec.clone().requires_grad_()

@@ -6,12 +6,17 @@ functions and every helper of the student's they call, however it is reached: a 
 cell) and, as defence in depth, by switching the library entry points off while the student's function runs
 (`disable`). The
 gradient of Q3 is asked for on inputs that do not require grad, with autograd's entry points switched off.
+
+What a case exists to test is there in every run: the distillation loss at alpha = 0, 1 and in between, finite
+differences of 1-D, 2-D and 3-D inputs, and of a function curved enough that a forward difference
+(f(z + eps) - f(z)) / eps misses the tolerance by a factor of 20 or more where the central one is 20 times
+inside it (the network is redrawn until it is).
 """
 import math
 
 import torch
 
-from course_utils.grader.cases import Call, Suite, normal, sequential, uniform
+from course_utils.grader.cases import Call, CaseError, Suite, normal, sequential, uniform
 
 SUITE = Suite("a05_distillation")
 
@@ -128,13 +133,17 @@ def _distill(s, t, labels, T, alpha):
 
 @SUITE.case("test_distillation_loss", draws=4, weight=1.5)
 def distillation_random(rng):
-    b, n = int(rng.integers(2, 20)), int(rng.integers(2, 12))
-    s, t = _logits(rng, b, n), _logits(rng, b, n)
-    labels = torch.from_numpy(rng.integers(0, n, b))
-    T, alpha = _temperature(rng, 1.0, 20.0), float(rng.choice([0.0, 1.0, float(rng.uniform(0, 1))]))
-    out, grad = _vjp(lambda u: _distill(u, t, labels, T, alpha), s, torch.tensor(1.0, dtype=torch.float64))
-    return Call("distillation_loss", s, t, labels, T, alpha, expect=out, grad=(0,), expect_grad=(grad,), atol=1e-9,
-                rtol=1e-7, kind="tensor")
+    """alpha = 0 (the hard term alone), 1 (the soft term alone) and in between, at a temperature above 1."""
+    calls = []
+    for alpha in (0.0, 1.0, float(rng.uniform(0.1, 0.9))):
+        b, n = int(rng.integers(2, 20)), int(rng.integers(2, 12))
+        s, t = _logits(rng, b, n), _logits(rng, b, n)
+        labels = torch.from_numpy(rng.integers(0, n, b))
+        T = _temperature(rng, 1.5, 20.0)
+        out, grad = _vjp(lambda u: _distill(u, t, labels, T, alpha), s, torch.tensor(1.0, dtype=torch.float64))
+        calls.append(Call("distillation_loss", s, t, labels, T, alpha, expect=out, grad=(0,), expect_grad=(grad,),
+                          atol=1e-9, rtol=1e-7, kind="tensor"))
+    return calls
 
 
 @SUITE.case("test_distillation_loss")
@@ -197,17 +206,56 @@ def _scalar_net(rng, numel: int):
                       dtype=torch.float64)
 
 
+FD_TOL = {"atol": 1e-6, "rtol": 1e-5}
+
+
+def _fd_call(spec: dict, z: torch.Tensor, eps: float, grad: torch.Tensor, what: str) -> Call:
+    shape = "x".join(map(str, z.shape))
+    return Call("finite_difference_grad", spec, z, eps, expect=grad, disable=NO_AUTOGRAD, **FD_TOL,
+                label=f"finite_difference_grad(f, <{shape}>, {eps:g}), f {what} returning a one-element tensor")
+
+
 @SUITE.case("test_gradient", draws=2, weight=1.5)
 def finite_differences_of_a_network(rng):
-    shape = [(int(rng.integers(2, 5)),), (int(rng.integers(1, 4)), int(rng.integers(2, 6))), (2, 2, int(rng.integers(2, 4)))][
-        int(rng.integers(0, 3))]
-    z = normal(rng, *shape, dtype=torch.float64)
-    spec, net = _scalar_net(rng, z.numel())
-    _, grad = _vjp(lambda u: net(u), z, torch.ones(1, dtype=torch.float64))
-    eps = float(rng.choice([1e-5, 1e-6]))
-    return Call("finite_difference_grad", spec, z, eps, expect=grad, atol=1e-6, rtol=1e-5,
-                disable=NO_AUTOGRAD, label=f"finite_difference_grad(f, <{'x'.join(map(str, shape))}>, {eps:g}), "
-                "f a small tanh network returning a one-element tensor")
+    """z of 1, 2 and 3 dimensions."""
+    calls = []
+    for shape in [(int(rng.integers(2, 5)),), (int(rng.integers(1, 4)), int(rng.integers(2, 6))),
+                  (2, 2, int(rng.integers(2, 4)))]:
+        z = normal(rng, *shape, dtype=torch.float64)
+        spec, net = _scalar_net(rng, z.numel())
+        _, grad = _vjp(lambda u: net(u), z, torch.ones(1, dtype=torch.float64))
+        calls.append(_fd_call(spec, z, float(rng.choice([1e-5, 1e-6])), grad, "a small tanh network"))
+    return calls
+
+
+def _differences(net, z: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(forward, central) differences of the scalar network at z, entry by entry."""
+    fwd, cen = torch.zeros_like(z), torch.zeros_like(z)
+    with torch.no_grad():
+        f0 = float(net(z))
+        for k in range(z.numel()):
+            e = torch.zeros(z.numel(), dtype=z.dtype)
+            e[k] = eps
+            up, down = float(net(z + e.view_as(z))), float(net(z - e.view_as(z)))
+            fwd.view(-1)[k], cen.view(-1)[k] = (up - f0) / eps, (up - down) / (2 * eps)
+    return fwd, cen
+
+
+@SUITE.case("test_gradient", weight=1.5)
+def finite_differences_of_a_curved_function(rng):
+    """eps = 1e-3 on a network drawn until a forward difference misses the tolerance by 20x or more (in some entry)
+    while the central difference is within 1/20 of it (in every entry)."""
+    eps = 1e-3
+    z = normal(rng, 3, 4, dtype=torch.float64)
+    for _ in range(1000):                       # about 2 draws on average, 7 at most over 100 seeds
+        spec, net = sequential([["Flatten", 0], ["Linear", 12, 6], ["Tanh"], ["Linear", 6, 1]], rng, scale=0.6,
+                               dtype=torch.float64)
+        _, grad = _vjp(lambda u: net(u), z, torch.ones(1, dtype=torch.float64))
+        fwd, cen = _differences(net, z, eps)
+        tol = FD_TOL["atol"] + FD_TOL["rtol"] * grad.abs()
+        if float(((fwd - grad).abs() / tol).max()) >= 20 and float(((cen - grad).abs() / tol).max()) <= 0.05:
+            return _fd_call(spec, z, eps, grad, "a curved tanh network (a forward difference is not enough)")
+    raise CaseError("no network curved enough was drawn in 1000 tries")
 
 
 @SUITE.case("test_gradient")

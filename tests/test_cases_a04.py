@@ -73,6 +73,15 @@ LLIKE_IN_PIXELS = '''
 def llike(features, x, x_rec):
     return 0.5 * (x - x_rec).pow(2).flatten(1).sum(1).mean()
 '''
+# wrong steps that every probe once let through (issue 18): each network arrived fresh, without stale gradients,
+# and nothing looked at requires_grad after the step
+D_STEP_WITHOUT_ZERO_GRAD = D_STEP_WITHOUT_DETACH.replace("loss = d_loss(D(real), D(G(z)))", """with torch.no_grad():
+        fake = G(z)
+    loss = d_loss(D(real), D(fake))""").replace("    opt_d.zero_grad()\n", "")
+G_STEP_WITHOUT_ZERO_GRAD = G_STEP_WITHOUT_FREEZING.replace("    opt_g.zero_grad()\n", "").replace(
+    "    loss = g_loss", "    D.requires_grad_(False)\n    loss = g_loss").replace("    return", "    D.requires_grad_(True)\n    return")
+G_STEP_LEAVES_D_FROZEN = G_STEP_WITHOUT_FREEZING.replace("    loss = g_loss", "    D.requires_grad_(False)\n    loss = g_loss")
+D_STEP_LEAVES_G_FROZEN = D_STEP_WITHOUT_DETACH.replace("    loss = d_loss", "    G.requires_grad_(False)\n    loss = d_loss")
 
 WRONG = {  # name -> (replacement definitions or patches of the cGAN classes, parts that must lose points)
     "d_loss without 1/2; llike without detach": ([D_LOSS_WITHOUT_HALF, LLIKE_WITHOUT_DETACH], ["test_d_loss", "test_llike"]),
@@ -82,6 +91,11 @@ WRONG = {  # name -> (replacement definitions or patches of the cGAN classes, pa
                                                        ["test_g_step", "test_cgan"]),
     "train_step updates D twice": ([TRAIN_STEP_D_TWICE], ["test_train_step"]),
     "train_step does the G step first": ([TRAIN_STEP_G_FIRST], ["test_train_step"]),
+    "D step without zero_grad": ([D_STEP_WITHOUT_ZERO_GRAD], ["test_d_step"]),
+    "G step without zero_grad": ([G_STEP_WITHOUT_ZERO_GRAD], ["test_g_step"]),
+    "G step leaves D frozen": ([G_STEP_LEAVES_D_FROZEN], ["test_g_step"]),
+    # train_step then raises in its G step (G frozen): that costs train_step too
+    "D step freezes G and leaves it frozen": ([D_STEP_LEAVES_G_FROZEN], ["test_d_step", "test_train_step"]),
 }
 
 

@@ -45,6 +45,42 @@ def soft_ce_grad(z, v, T):
     return getattr(engine, "gr" + "ad")(soft_ce(leaf, v, T).sum(), leaf)[0]
 '''
 
+# wrong code that some draws once let through (issue 18): each loses its part under every run seed now
+FORWARD_DIFFERENCE = '''
+def finite_difference_grad(f, z, eps=1e-6):
+    grad = torch.zeros_like(z)
+    f0 = float(f(z))
+    for k in range(z.numel()):
+        step = torch.zeros(z.numel(), dtype=z.dtype)
+        step[k] = eps
+        grad.view(-1)[k] = (float(f(z + step.view_as(z))) - f0) / eps
+    return grad
+'''
+FLAT_DIFFERENCES = '''
+def finite_difference_grad(f, z, eps=1e-6):
+    flat = z.reshape(-1)
+    grad = torch.zeros_like(flat)
+    for k in range(flat.numel()):
+        step = torch.zeros_like(flat)
+        step[k] = eps
+        grad[k] = (float(f((flat + step).view_as(z))) - float(f((flat - step).view_as(z)))) / (2 * eps)
+    return grad
+'''
+HARD_TERM_AT_TEMPERATURE_T = '''
+def distillation_loss(student_logits, teacher_logits, labels, T, alpha):
+    def log_probs(u):
+        return u - torch.logsumexp(u, dim=-1, keepdim=True)
+    log_p, log_q = log_probs(teacher_logits / T), log_probs(student_logits / T)
+    soft = (log_p.exp() * (log_p - log_q)).sum(-1).mean()
+    hard = -log_q.gather(1, labels[:, None]).mean()
+    return alpha * T**2 * soft + (1 - alpha) * hard
+'''
+WRONG_CODE = {  # name -> (replacement definition, the part that must lose points)
+    "finite differences forward, not central": (FORWARD_DIFFERENCE, "test_gradient"),
+    "finite differences returned flat": (FLAT_DIFFERENCES, "test_gradient"),
+    "distillation's hard term at temperature T": (HARD_TERM_AT_TEMPERATURE_T, "test_distillation_loss"),
+}
+
 
 def wrong_notebooks():
     """name -> (wrong notebook, the part that must lose its points)."""
@@ -70,3 +106,10 @@ def test_rule_breaker_loses_the_part(wrong):
     got = assert_only_part_loses(NAME, nb, part)
     if "built" not in wrong:
         assert got[part] == 0.0            # the static rule zeroes the part, with its reason in the feedback
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("wrong", list(WRONG_CODE))
+def test_wrong_code_loses_its_part(wrong):
+    source, part = WRONG_CODE[wrong]
+    assert_only_part_loses(NAME, with_definition(solution(NAME), source), part)

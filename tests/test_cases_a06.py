@@ -48,6 +48,28 @@ WRONG = {
                     return e @ self.W.T + self.b
                 return self.s * F.normalize(e, dim=1) @ self.W.T
         '''),
+    # a condition a draw once left to chance (issue 18): easy_margin was on in 40% of the draws
+    "ArcFace that ignores easy_margin": ("test_arcface", '''
+        def arcface_logits(cos, y, s=16.0, m=0.5, easy_margin=False):
+            c = cos.gather(1, y[:, None]).clamp(-1 + 1e-7, 1 - 1e-7)
+            phi = c * math.cos(m) - torch.sqrt(1 - c**2) * math.sin(m)
+            target = torch.where(c > math.cos(math.pi - m), phi, c - m * math.sin(m))
+            return s * cos.scatter(1, y[:, None], target)
+        '''),
+    "ArcFace's easy margin kept past pi - m": ("test_arcface", '''
+        def arcface_logits(cos, y, s=16.0, m=0.5, easy_margin=False):
+            c = cos.gather(1, y[:, None]).clamp(-1 + 1e-7, 1 - 1e-7)
+            phi = c * math.cos(m) - torch.sqrt(1 - c**2) * math.sin(m)
+            target = torch.where(c > math.cos(math.pi - m), phi, c - m * math.sin(m))
+            if easy_margin:
+                target = torch.where(c > 0, phi, target)
+            return s * cos.scatter(1, y[:, None], target)
+        '''),
+    "contrastive with 1 - same (refused on bool labels)": ("test_contrastive", '''
+        def contrastive_loss(e1, e2, same, alpha=1.0):
+            d = (e1 - e2).norm(dim=1)
+            return same * d**2 + (1 - same) * torch.clamp(alpha - d, min=0) ** 2
+        '''),
 }
 
 
