@@ -38,3 +38,20 @@ def test_atomic_write_replaces_whole_files(tmp_path: Path) -> None:
     atomic_write(path, b"two", mode=0o600)
     assert path.read_text() == "two" and oct(path.stat().st_mode & 0o777) == "0o600"
     assert [p.name for p in path.parent.iterdir()] == ["f.txt"]
+
+
+def test_imports_point_down() -> None:
+    """Nothing in the package imports the CLI; reading what grading left on disk loads no kernel machinery."""
+    import re
+    import subprocess
+    import sys
+
+    package = Path(__file__).resolve().parents[1] / "course_utils"
+    importers = [str(p.relative_to(package)) for p in package.rglob("*.py") if p.name != "cli.py"
+                 and re.search(r"from \.+cli import|import course_utils\.cli|from course_utils\.cli", p.read_text())]
+    assert importers == []
+    code = ("import sys, course_utils.grader.report, course_utils.grader.export, course_utils.grader.record\n"
+            "print(sorted(m for m in ('course_utils.grader.execute', 'course_utils.grader.session', "
+            "'course_utils.grader.sandbox', 'jupyter_client') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
