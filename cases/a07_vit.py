@@ -3,6 +3,10 @@
 Every input is drawn from the run's secret seed; every expected value is computed here, in the grader's process,
 by PyTorch's own layers (nn.MultiheadAttention, F.scaled_dot_product_attention, F.unfold, nn.LayerNorm) or by
 brute-force loops over tokens and windows.
+
+What a case exists to test is there in every run: batches of two or more (a per-example mask, class token or
+window order that only works for one image), two heads or more, patches of 2 pixels or more over 2 or 3
+channels, maps of several windows in both directions.
 """
 import math
 
@@ -37,9 +41,10 @@ OFF = ("torch.nn.functional.scaled_dot_product_attention", "torch.nn.functional.
 
 @SUITE.case("test_patchify", draws=3)
 def patches_of_random_images(rng):
-    p, C = int(rng.choice([1, 2, 3, 4, 7])), int(rng.integers(1, 4))
-    H, W = p * int(rng.integers(1, 6)), p * int(rng.integers(1, 6))        # non-square maps, a single patch included
-    x = normal(rng, int(rng.integers(1, 4)), C, H, W)
+    p, C = int(rng.choice([2, 3, 4, 7])), int(rng.integers(2, 4))       # the order inside a patch matters
+    rows = int(rng.integers(1, 5))
+    H, W = p * rows, p * (rows + int(rng.integers(1, 3)))               # non-square maps, a single row included
+    x = normal(rng, int(rng.integers(2, 4)), C, H, W)
     return Call("patchify", x, p, expect=F.unfold(x, kernel_size=p, stride=p).transpose(1, 2), atol=0, kind="tensor")
 
 
@@ -81,15 +86,16 @@ def _reference_mha(x, w, heads, allowed=None):
 
 @SUITE.case("test_attention", draws=3)
 def attention_against_nn_multihead(rng):
-    heads = int(rng.choice([1, 2, 4, 8]))
-    D, B, n = heads * int(rng.integers(1, 9)), int(rng.integers(1, 4)), int(rng.integers(1, 18))
+    heads = int(rng.choice([2, 4, 8]))
+    D, B, n = heads * int(rng.integers(1, 9)), int(rng.integers(2, 4)), int(rng.integers(2, 18))
     x, w = normal(rng, B, n, D), _mha_weights(rng, D, torch.float32)
     return Call("multi_head_attention", x, *w, heads, expect=_reference_mha(x, w, heads), atol=2e-5, disable=OFF)
 
 
 @SUITE.case("test_attention", draws=2)
 def attention_with_a_batch_of_masks(rng):
-    heads, B, n = int(rng.choice([1, 2, 3])), int(rng.integers(1, 4)), int(rng.integers(2, 12))
+    """One (n, n) mask per example, B >= 2 (a (B, n, n) mask that is not unsqueezed to (B, 1, n, n) passed at B = 1)."""
+    heads, B, n = int(rng.choice([1, 2, 3])), int(rng.integers(2, 5)), int(rng.integers(2, 12))
     D = heads * int(rng.integers(2, 6))
     x, w = normal(rng, B, n, D, dtype=torch.float64), _mha_weights(rng, D, torch.float64)
     allowed = torch.from_numpy(rng.random((B, n, n)) < 0.5) | torch.eye(n, dtype=torch.bool)
@@ -117,8 +123,9 @@ def _windows(x: torch.Tensor, ws: int) -> torch.Tensor:
 
 
 def _window_shape(rng) -> tuple[int, int, int, int, int]:
+    """B >= 2 images of 2 to 4 windows down and across (the window order shows), ws 1 to 5."""
     ws = int(rng.integers(1, 6))
-    return int(rng.integers(1, 4)), ws * int(rng.integers(1, 5)), ws * int(rng.integers(1, 5)), int(rng.integers(1, 5)), ws
+    return int(rng.integers(2, 4)), ws * int(rng.integers(2, 5)), ws * int(rng.integers(2, 5)), int(rng.integers(1, 5)), ws
 
 
 @SUITE.case("test_windows", draws=3)
@@ -215,7 +222,7 @@ def embedding_with_given_parameters(rng):
     patch, dim, image, channels, n = _embed_shapes(rng)
     state = {"embed.weight": normal(rng, dim, channels * patch * patch) / patch, "embed.bias": normal(rng, dim),
              "cls": normal(rng, 1, 1, dim), "pos": normal(rng, 1, n + 1, dim)}
-    patches = normal(rng, int(rng.integers(1, 4)), n, channels * patch * patch)
+    patches = normal(rng, int(rng.integers(2, 4)), n, channels * patch * patch)    # the class token for each
     cot = normal(rng, len(patches), n + 1, dim)
     p = patches.clone().requires_grad_()
     ref = _embed_reference(state, p)
@@ -307,7 +314,7 @@ def _merge_reference(x: torch.Tensor, res: int) -> torch.Tensor:
 
 
 def _merging_shapes(rng) -> tuple[int, int, int]:
-    return int(rng.integers(1, 4)), 2 * int(rng.integers(1, 5)), int(rng.integers(1, 7))
+    return int(rng.integers(2, 4)), 2 * int(rng.integers(1, 5)), int(rng.integers(1, 7))
 
 
 @SUITE.case("test_patch_merging", draws=3)

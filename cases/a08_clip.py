@@ -2,6 +2,9 @@
 
 Every input is drawn from the run's secret seed; every expected value and gradient is computed here in float64
 by a few lines of reference code (F.normalize, logsumexp, softmax) and autograd.
+
+What a case exists to test is there in every run: loss matrices of two rows or more (a 1x1 loss is 0 whatever
+the code), ensembles of two templates or more, zero-shot scales below and above the clip at 100.
 """
 import math
 
@@ -70,7 +73,7 @@ def _symmetric(logits):
 
 @SUITE.case("q2_test", draws=3, weight=2.0)
 def loss_and_gradient_on_random_matrices(rng):
-    n, s = int(rng.integers(1, 33)), float(rng.choice([0.5, 3.0, 10.0, 100.0]))
+    n, s = int(rng.integers(2, 33)), float(rng.choice([0.5, 3.0, 10.0, 100.0]))
     logits = s * normal(rng, n, n, dtype=torch.float64)
     ref, (grad,) = _vjp(_symmetric, (logits,), (0,), torch.tensor(1.0, dtype=torch.float64))
     return Call("symmetric_clip_loss", logits, expect=ref, grad=(0,), expect_grad=(grad,), atol=1e-9, rtol=1e-7,
@@ -102,7 +105,7 @@ def _ensemble(t):
 
 @SUITE.case("q3_test", draws=3)
 def ensembles_of_templates_of_different_norms(rng):
-    K, C, d = int(rng.integers(1, 8)), int(rng.integers(1, 11)), int(rng.integers(2, 17))
+    K, C, d = int(rng.integers(2, 8)), int(rng.integers(1, 11)), int(rng.integers(2, 17))
     t = normal(rng, K, C, d, dtype=torch.float64) * torch.from_numpy(rng.uniform(0.01, 1000.0, (K, C, 1)))
     cot = normal(rng, C, d, dtype=torch.float64)
     ref, (grad,) = _vjp(_ensemble, (t,), (0,), cot)
@@ -142,9 +145,13 @@ def _zero_shot(rng, img, cls, t) -> list[Call]:
 
 @SUITE.case("q4_test", draws=3)
 def zero_shot_with_prompts_of_different_norms(rng):
-    N, C, d = int(rng.integers(1, 25)), int(rng.integers(2, 11)), int(rng.integers(2, 17))
-    t = torch.tensor(float(rng.uniform(-0.5, 6.0)), dtype=torch.float64)     # beyond log 100: the scale is clipped
-    return _zero_shot(rng, _rows(rng, N, d), _rows(rng, C, d), t)
+    """A scale below the clip and one beyond log 100 (clipped at 100)."""
+    calls = []
+    for low, high in ((-0.5, math.log(100) - 0.3), (math.log(100) + 0.3, 6.0)):
+        N, C, d = int(rng.integers(1, 25)), int(rng.integers(2, 11)), int(rng.integers(2, 17))
+        t = torch.tensor(float(rng.uniform(low, high)), dtype=torch.float64)
+        calls += _zero_shot(rng, _rows(rng, N, d), _rows(rng, C, d), t)
+    return calls
 
 
 @SUITE.case("q4_test")

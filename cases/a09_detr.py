@@ -3,6 +3,9 @@
 Every input is drawn from the run's secret seed; every expected value is computed here: GIoU from its definition
 (with the assignment's eps, checked against torchvision.ops in tests/test_cases_a09.py), optimal assignments by
 SciPy, the set loss by float64 reference code and autograd.
+
+What a case exists to test is there in every run: assignments with fewer objects than predictions, with real
+costs and with tied integer costs, and with no object at all; GIoU of empty sets beside an ordinary one.
 """
 import numpy as np
 import scipy.optimize
@@ -80,9 +83,10 @@ def giou_of_degenerate_boxes(rng):
 
 @SUITE.case("q1_test")
 def giou_with_an_empty_set(rng):
-    a = corner_boxes(rng, int(rng.integers(1, 6)))
+    a, b = corner_boxes(rng, int(rng.integers(1, 6))), corner_boxes(rng, int(rng.integers(1, 6)))
     empty = torch.zeros(0, 4, dtype=torch.float64)
-    return [Call("generalized_box_iou", a, empty, expect=giou(a, empty), disable=OFF),
+    return [Call("generalized_box_iou", a, b, expect=giou(a, b), atol=1e-9, rtol=1e-7, disable=OFF),
+            Call("generalized_box_iou", a, empty, expect=giou(a, empty), disable=OFF),
             Call("generalized_box_iou", empty, a, expect=giou(empty, a), disable=OFF)]
 
 
@@ -138,14 +142,25 @@ def _assignment_check(cost: np.ndarray, tol: float = 1e-9):
     return check
 
 
-@SUITE.case("q3_test", draws=4)
-def optimal_assignment(rng):
-    Q = int(rng.integers(1, 9))
-    M = int(rng.integers(0, Q + 1))
-    cost = rng.uniform(-5, 5, (Q, M))
-    if rng.random() < 0.5:
-        cost = np.round(cost)                       # integer costs: ties between optimal assignments
+def _assignment_call(cost: np.ndarray) -> Call:
     return Call("hungarian_match", torch.from_numpy(cost), check=_assignment_check(cost))
+
+
+@SUITE.case("q3_test", draws=3)
+def optimal_assignment(rng):
+    """Fewer objects than predictions (2 or more of them), real costs, then integer costs (ties between optima)."""
+    calls = []
+    for tied in (False, True):
+        Q = int(rng.integers(3, 9))
+        cost = rng.uniform(-5, 5, (Q, int(rng.integers(2, Q))))
+        calls.append(_assignment_call(np.round(cost) if tied else cost))
+    return calls
+
+
+@SUITE.case("q3_test")
+def assignment_without_objects(rng):
+    Q = int(rng.integers(2, 9))
+    return [_assignment_call(rng.uniform(-5, 5, (Q, int(rng.integers(1, Q))))), _assignment_call(np.zeros((Q, 0)))]
 
 
 @SUITE.case("q3_test")

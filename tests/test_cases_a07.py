@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from wrong_notebooks import assert_only_part_loses, solution, with_definition  # noqa: E402
+from wrong_notebooks import assert_only_part_loses, solution, solution_source, with_definition  # noqa: E402
 
 from course_utils.cli import course_root
 from course_utils.grader.cases import load_suite, rule_violations
@@ -26,6 +26,7 @@ WRAPPED_ATTENTION = '''
         mask = None if allowed is None else ~(allowed.repeat_interleave(heads, 0) if allowed.dim() == 3 else allowed)
         return mha(x, x, x, attn_mask=mask, need_weights=True, average_attn_weights=False)
     '''
+ATTENTION = solution_source(NAME, "multi_head_attention")
 
 WRONG = {
     "attention wrapping nn.MultiheadAttention": ("test_attention", WRAPPED_ATTENTION),
@@ -72,6 +73,18 @@ WRONG = {
 
             def forward(self, x):
                 return self.reduce(self.norm(self.merge(x)))
+        '''),
+    # conditions a draw once left to chance (issue 18): each loses its part under every run seed now
+    "a (B, n, n) mask not unsqueezed to (B, 1, n, n)": ("test_attention", ATTENTION.replace(
+        """        if allowed.dim() == 3:
+            allowed = allowed[:, None]
+""", "")),
+    "attention scaled by sqrt(D), not sqrt(D / heads)": ("test_attention", ATTENTION.replace("math.sqrt(d)", "math.sqrt(D)")),
+    "patches with the channels last": ("test_patchify", '''
+        def patchify(x, p):
+            B, C, H, W = x.shape
+            x = x.reshape(B, C, H // p, p, W // p, p).permute(0, 2, 4, 3, 5, 1)
+            return x.reshape(B, (H // p) * (W // p), C * p * p)
         '''),
 }
 

@@ -79,6 +79,26 @@ WRONG = {
             giou = generalized_box_iou(cxcywh_to_xyxy(matched), cxcywh_to_xyxy(tgt))[0].diagonal()
             return w_class * loss_class + (w_l1 * (matched - tgt).abs().sum() + w_giou * (1 - giou).sum()) / (B * Q)
         '''),
+    # edges now asked in every run (issue 18)
+    "GIoU of an empty set in float32, whatever the boxes' dtype": ("q1_test", '''
+        def generalized_box_iou(a, b, eps=1e-7):
+            if len(a) == 0 or len(b) == 0:
+                return torch.zeros(len(a), len(b)), torch.zeros(len(a), len(b))
+            area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+            area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+            inter = (torch.min(a[:, None, 2:], b[None, :, 2:]) - torch.max(a[:, None, :2], b[None, :, :2])).clamp(min=0).prod(-1)
+            union = area_a[:, None] + area_b[None, :] - inter
+            hull = (torch.max(a[:, None, 2:], b[None, :, 2:]) - torch.min(a[:, None, :2], b[None, :, :2])).prod(-1)
+            iou = inter / (union + eps)
+            return iou - (hull - union) / (hull + eps), iou
+        '''),
+    "assignment of no objects as float indices": ("q3_test", '''
+        def hungarian_match(cost):
+            if cost.shape[1] == 0:
+                return torch.zeros(0), torch.zeros(0)
+            rows, cols = linear_sum_assignment(cost.detach().cpu().numpy())
+            return torch.as_tensor(rows, dtype=torch.int64), torch.as_tensor(cols, dtype=torch.int64)
+        '''),
 }
 
 
