@@ -4,6 +4,12 @@ Every input is drawn from the run's secret seed; every expected value and gradie
 torch.cumprod, the DDPM formulas in float64, autograd, the top-k Gumbel-max sampler run on the same small model).
 l_simple and reverse_step get a model(x_t, t) through the notebook's locked `*_with_toy` functions (the probe can
 only send data and small nn.Sequential models).
+
+What a case exists to test is there in every run: q_sample on 2-D, 3-D and 4-D inputs (alpha_bar[t] broadcast
+over every trailing axis), a reverse step at t = 1 (noise is still added there; only t = 0 adds none), and a
+sampler driven by a causal model whose last logits depend on the tokens before the last (a sampler that feeds
+the last token alone passed the position-wise toy model), over batches of two or more, two steps or more and a
+top-k that filters.
 """
 import math
 
@@ -21,8 +27,10 @@ def _schedule(rng, T: int) -> torch.Tensor:
     return torch.from_numpy(np.sort(rng.uniform(1e-4, 0.08, T)))
 
 
-def _batch_shape(rng) -> tuple[int, ...]:
-    return (int(rng.integers(1, 7)),) + tuple(int(n) for n in rng.integers(1, 5, int(rng.integers(1, 4))))
+def _batch_shape(rng, ndim: int | None = None) -> tuple[int, ...]:
+    """(N, ...) of `ndim` dimensions (2 to 4 when None), N from 2."""
+    ndim = ndim or int(rng.integers(2, 5))
+    return (int(rng.integers(2, 7)),) + tuple(int(n) for n in rng.integers(1, 5, ndim - 1))
 
 
 # ---------------------------------------------------------------- Part 1: the schedule
@@ -63,16 +71,20 @@ def _q_sample(x0, t, eps, alpha_bar):
 
 @SUITE.case("test_q_sample", draws=3, weight=2.0)
 def jumps_of_random_shapes_with_gradients(rng):
-    T, shape = int(rng.integers(2, 300)), _batch_shape(rng)
-    ab = torch.cumprod(1 - _schedule(rng, T), 0)
-    x0, eps, cot = normal(rng, *shape), normal(rng, *shape), normal(rng, *shape)
-    t = torch.from_numpy(rng.integers(0, T, shape[0]))
-    t[0] = T - 1 if shape[0] > 1 else t[0]
-    a, e = x0.clone().requires_grad_(), eps.clone().requires_grad_()
-    ref = _q_sample(a, t, e, ab)
-    grads = torch.autograd.grad((ref * cot).sum(), (a, e))
-    return Call("q_sample", x0, t, eps, ab, expect=ref.detach(), grad=(0, 2), cotangent=cot, expect_grad=grads,
-                atol=1e-6, dtype=True, kind="tensor")
+    """x0 of 2, 3 and 4 dimensions, one t per example (the last step among them)."""
+    calls = []
+    for ndim in (2, 3, 4):
+        T, shape = int(rng.integers(2, 300)), _batch_shape(rng, ndim)
+        ab = torch.cumprod(1 - _schedule(rng, T), 0)
+        x0, eps, cot = normal(rng, *shape), normal(rng, *shape), normal(rng, *shape)
+        t = torch.from_numpy(rng.integers(0, T, shape[0]))
+        t[0] = T - 1
+        a, e = x0.clone().requires_grad_(), eps.clone().requires_grad_()
+        ref = _q_sample(a, t, e, ab)
+        grads = torch.autograd.grad((ref * cot).sum(), (a, e))
+        calls.append(Call("q_sample", x0, t, eps, ab, expect=ref.detach(), grad=(0, 2), cotangent=cot,
+                          expect_grad=grads, atol=1e-6, kind="tensor"))
+    return calls
 
 
 @SUITE.case("test_q_sample")
@@ -168,7 +180,13 @@ def _reverse_case(rng, t_of) -> list[Call]:
 
 @SUITE.case("test_reverse_step", draws=3, weight=2.0)
 def reverse_steps_with_noise(rng):
-    return _reverse_case(rng, lambda T: int(rng.integers(1, T)))
+    return _reverse_case(rng, lambda T: int(rng.integers(2, T)) if T > 2 else 1)
+
+
+@SUITE.case("test_reverse_step")
+def step_one_still_adds_noise(rng):
+    """t = 1 is not the last step: sigma_t z is added (t = 1 was drawn in about 2% of the draws above)."""
+    return _reverse_case(rng, lambda T: 1)
 
 
 @SUITE.case("test_reverse_step")
@@ -214,18 +232,28 @@ def _generate(model, prefix: torch.Tensor, gumbel: torch.Tensor, top_k: int) -> 
 
 
 def _sampling_inputs(rng, K: int):
-    N, n, P, words = int(rng.integers(1, 5)), int(rng.integers(1, 9)), int(rng.integers(1, 4)), 5
+    """prefix (N, P) of word ids, Gumbel noise (N, n, K), vocabulary size; N >= 2 rows, n >= 2 steps."""
+    N, n, P, words = int(rng.integers(2, 5)), int(rng.integers(2, 9)), int(rng.integers(1, 4)), 5
     prefix = torch.from_numpy(rng.integers(K, K + words, (N, P)))
     gumbel = -torch.log(-torch.log(torch.from_numpy(rng.uniform(1e-12, 1.0, (N, n, K)))))
     return prefix, gumbel, K + words
 
 
+def _causal_model(rng, V: int, K: int, width: int = 3):
+    """A small causal language model for both sides: the logits at position i depend on the tokens i - width + 1 to
+    i (embeddings padded above, one convolution over positions): (N, L) ids -> (N, L, K) logits."""
+    E = K + 4
+    return sequential([["Embedding", V, E], ["Tanh"], ["Unflatten", 1, [1, -1]], ["ZeroPad2d", [0, 0, width - 1, 0]],
+                       ["Conv2d", 1, 1, [width, E - K + 1]], ["Flatten", 1, 2]], rng, scale=1.0, dtype=torch.float64)
+
+
 @SUITE.case("test_dalle_generate", draws=3, weight=2.0)
 def sampling_from_a_small_model(rng):
+    """A causal model that reads the tokens before the last, and a top-k that filters (1 <= top_k < K)."""
     K = int(rng.integers(3, 13))
     prefix, gumbel, V = _sampling_inputs(rng, K)
-    spec, model = sequential([["Embedding", V, 8], ["Tanh"], ["Linear", 8, K]], rng, scale=1.0, dtype=torch.float64)
-    top_k = int(rng.integers(1, K + 1))
+    spec, model = _causal_model(rng, V, K)
+    top_k = int(rng.integers(1, K))
     return Call("dalle_generate", spec, prefix, gumbel, top_k, expect=_generate(model, prefix, gumbel, top_k),
                 atol=0, dtype=True, kind="tensor")
 
@@ -253,5 +281,5 @@ def one_step_without_filtering(rng):
     K = int(rng.integers(2, 9))
     prefix, gumbel, V = _sampling_inputs(rng, K)
     gumbel = gumbel[:, :1]
-    spec, model = sequential([["Embedding", V, 6], ["Tanh"], ["Linear", 6, K]], rng, scale=1.0, dtype=torch.float64)
+    spec, model = _causal_model(rng, V, K)
     return Call("dalle_generate", spec, prefix, gumbel, K, expect=_generate(model, prefix, gumbel, K), atol=0, dtype=True)

@@ -8,6 +8,10 @@ the reference, and one probe hands the linear-probe step an optimizer (with mome
 *body*: the body moves exactly when the student's freezing let a gradient reach it. Each part is scored on its own:
 `probe_step` may call the student's `freeze` and `finetune_step` the student's `param_groups`, but each pair is one
 part, and no part calls a function of another part.
+
+One probe hands the linear-probe step a body with BatchNorm (random running statistics) and Dropout: frozen
+means in evaluation mode too, so the loss is the eval-mode loss and the running statistics do not move. A
+refused split is asked beside a valid one, so that "raise always" scores nothing.
 """
 import copy
 
@@ -61,9 +65,7 @@ def _split_problem(out, labels: torch.Tensor, classes: list[int], k: int) -> str
 def split_is_class_balanced(rng):
     labels, classes = _labels(rng, per_class_min=int(rng.integers(1, 30)))
     k = int(rng.integers(1, int(torch.bincount(labels)[classes].min()) + 1))       # up to the rarest class, included
-    return Call("few_shot_split", labels, k, int(rng.integers(1 << 30)),
-                check=lambda a: _split_problem(a.out, labels, classes, k),
-                label=f"few_shot_split(labels of {len(labels)} over classes {classes}, k={k}, seed)")
+    return _valid_split(labels, classes, k, int(rng.integers(1 << 30)))
 
 
 @SUITE.case("test_few_shot_split", draws=3, weight=2.0)
@@ -99,28 +101,43 @@ def split_is_a_seeded_random_draw(rng):
                  label=f"few_shot_split(labels, k={k}, another seed): other indices")]
 
 
+def _valid_split(labels: torch.Tensor, classes: list[int], k: int, seed: int) -> Call:
+    return Call("few_shot_split", labels, k, seed, check=lambda a: _split_problem(a.out, labels, classes, k),
+                label=f"few_shot_split(labels of {len(labels)} over classes {classes}, k={k}, seed)")
+
+
 @SUITE.case("test_few_shot_split", weight=0.5)
 def split_too_few_examples_raises(rng):
     labels, classes = _labels(rng, per_class_min=3)
     rarest = int(torch.bincount(labels)[classes].min())
-    return Call("few_shot_split", labels, rarest + 1 + int(rng.integers(3)), 0, raises=ValueError,
-                label=f"few_shot_split(labels, k larger than the {rarest} examples of the rarest class, 0): ValueError")
+    return [_valid_split(labels, classes, rarest, int(rng.integers(1 << 30))),
+            Call("few_shot_split", labels, rarest + 1 + int(rng.integers(3)), 0, raises=ValueError,
+                 label=f"few_shot_split(labels, k larger than the {rarest} examples of the rarest class, 0): ValueError")]
 
 
 @SUITE.case("test_few_shot_split", weight=0.5)
 def split_k_below_one_raises(rng):
-    labels, _ = _labels(rng, per_class_min=5)
-    return Call("few_shot_split", labels, -int(rng.integers(0, 3)), 0, raises=ValueError,
-                label="few_shot_split(labels, k <= 0, 0): ValueError")
+    labels, classes = _labels(rng, per_class_min=5)
+    return [_valid_split(labels, classes, 1, int(rng.integers(1 << 30))),
+            Call("few_shot_split", labels, -int(rng.integers(0, 3)), 0, raises=ValueError,
+                 label="few_shot_split(labels, k <= 0, 0): ValueError")]
 
 
 # ---------------------------------------------------------------- Parts 2 and 3: the steps
 
-def _nets(rng):
-    """A small body (d -> h features) and head (h -> c logits) in float64: (spec, module) each, and a batch x, y."""
+def _nets(rng, normalised: bool = False):
+    """A small body (d -> h features) and head (h -> c logits) in float64: (spec, module) each, and a batch x, y.
+    `normalised`: the body holds BatchNorm1d (with random running statistics) and Dropout."""
     d, h, c, n = int(rng.integers(3, 8)), int(rng.integers(4, 10)), int(rng.integers(2, 6)), int(rng.integers(4, 12))
     act = ["ReLU"] if rng.random() < 0.5 else ["Tanh"]
-    body = sequential([["Linear", d, h], act, ["Linear", h, h], act], rng, scale=0.6, dtype=F64)
+    extra = [["BatchNorm1d", h], act, ["Dropout", 0.5]] if normalised else [act]
+    body = sequential([["Linear", d, h], *extra, ["Linear", h, h], act], rng, scale=0.6, dtype=F64)
+    if normalised:
+        spec, module = body
+        with torch.no_grad():
+            module[1].running_mean.copy_(normal(rng, h, dtype=F64))
+            module[1].running_var.copy_(torch.from_numpy(rng.uniform(0.5, 2.0, h)))
+        spec["state"] = {k: v.clone() for k, v in module.state_dict().items()}
     head = sequential([["Linear", h, c]], rng, scale=0.6, dtype=F64)
     x = normal(rng, n, d, dtype=F64)
     y = torch.from_numpy(rng.integers(0, c, n).astype(np.int64))
@@ -147,6 +164,7 @@ def _probe_step_ref(body: nn.Module, head: nn.Module, opt_spec: dict, x, y) -> t
     opt = _build_optimizer(opt_spec, (body, head))
     for p in body.parameters():
         p.requires_grad_(False)
+    body.eval()
     loss = F.cross_entropy(head(body(x)), y)
     opt.zero_grad()
     loss.backward()
@@ -154,8 +172,8 @@ def _probe_step_ref(body: nn.Module, head: nn.Module, opt_spec: dict, x, y) -> t
     return float(loss.detach()), [_state(body), _state(head)]
 
 
-def _probe_call(rng, opt_name: str, of: int, label: str, **options) -> Call:
-    (body_spec, body), (head_spec, head), x, y = _nets(rng)
+def _probe_call(rng, opt_name: str, of: int, label: str, normalised: bool = False, **options) -> Call:
+    (body_spec, body), (head_spec, head), x, y = _nets(rng, normalised)
     opt_spec = _optimizer_spec(opt_name, of, float(rng.uniform(0.05, 0.5)), **options)
     loss, states = _probe_step_ref(body, head, opt_spec, x, y)
     return Call("probe_step", body_spec, head_spec, opt_spec, x, y, expect=loss, state_of=(0, 1),
@@ -174,6 +192,14 @@ def probe_step_body_in_the_optimizer_stays(rng):
     # gradient reached it (a zero gradient would still move it through the weight decay)
     return _probe_call(rng, "sgd", 0, "probe_step(body, head, SGD with momentum and weight decay over the BODY, x, y): "
                                       "the body must not move (frozen)", momentum=0.9, weight_decay=0.05)
+
+
+@SUITE.case("test_probe_step", draws=2)
+def probe_step_freezes_batch_norm_and_dropout(rng):
+    # in training mode BatchNorm would normalise by the batch and update its running statistics, and Dropout would
+    # zero features at random: the loss and the body's state both show whether freeze() switched to eval mode
+    return _probe_call(rng, "sgd", 1, "probe_step(body with BatchNorm and Dropout, head, SGD over the head, x, y): "
+                                      "the body in evaluation mode, its running statistics unchanged", normalised=True)
 
 
 @SUITE.case("test_probe_step")

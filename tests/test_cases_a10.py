@@ -63,6 +63,23 @@ WRONG = {
         'logits = torch.full_like(logits, float("-inf")).scatter(-1, logits.topk(top_k, dim=-1).indices, '
         'logits.topk(top_k, dim=-1).values)')),
     "sampler that reads the first position": ("test_dalle_generate", SAMPLER.replace("model(seq)[:, -1]", "model(seq)[:, 0]")),
+    # conditions a draw once left to chance (issue 18): each loses its part under every run seed now
+    "sampler that feeds the last token alone": ("test_dalle_generate", SAMPLER.replace("model(seq)[:, -1]",
+                                                                                       "model(seq[:, -1:])[:, -1]")),
+    "sampler that feeds the prefix only": ("test_dalle_generate", SAMPLER.replace("model(seq)[:, -1]", "model(prefix)[:, -1]")),
+    "reverse step without noise at t <= 1": ("test_reverse_step", '''
+        def reverse_step(model, x_t, t, z, betas):
+            beta = betas[t].item()
+            alpha_bar = torch.cumprod(1 - betas, 0)[t].item()
+            eps = model(x_t, torch.full((len(x_t),), t, dtype=torch.long))
+            mean = (x_t - beta / math.sqrt(1 - alpha_bar) * eps) / math.sqrt(1 - beta)
+            return mean + math.sqrt(beta) * z if t > 1 else mean
+        '''),
+    "q_sample with the first example's t for the whole batch": ("test_q_sample", '''
+        def q_sample(x0, t, eps, alpha_bar):
+            ab = alpha_bar.to(x0.dtype)[t[0]]
+            return ab.sqrt() * x0 + (1 - ab).sqrt() * eps
+        '''),
 }
 
 

@@ -68,6 +68,17 @@ def param_groups(body, head, lr_body, lr_head):
     return [{"params": [p.detach().clone() for p in body.parameters()], "lr": lr_body},
             {"params": [p.detach().clone() for p in head.parameters()], "lr": lr_head}]
 '''
+# freeze without eval mode: the hidden bodies once held no BatchNorm or Dropout, so it kept its points (issue 18)
+FREEZE_WITHOUT_EVAL = '''
+def freeze(module):
+    for p in module.parameters():
+        p.requires_grad_(False)
+    return module
+'''
+FREEZE_BATCH_NORM_ONLY = FREEZE_WITHOUT_EVAL.replace("    return module", """    for m in module.modules():
+        if isinstance(m, nn.BatchNorm1d):
+            m.eval()
+    return module""")
 
 WRONG = {  # name -> (replacement definitions, parts that must lose points)
     "split with the global generator; one learning rate for both groups":
@@ -78,6 +89,8 @@ WRONG = {  # name -> (replacement definitions, parts that must lose points)
         ([SPLIT_UNSORTED, PROBE_STEP_ZERO_GRADIENT], ["test_few_shot_split", "test_probe_step"]),
     "param_groups of detached copies": ([PARAM_GROUPS_COPIES], ["test_finetune_step"]),
     "finetune_step returns the loss after the update": ([FINETUNE_LOSS_AFTER], ["test_finetune_step"]),
+    "freeze without eval mode": ([FREEZE_WITHOUT_EVAL], ["test_probe_step"]),
+    "freeze puts BatchNorm in eval mode, Dropout stays on": ([FREEZE_BATCH_NORM_ONLY], ["test_probe_step"]),
 }
 
 
