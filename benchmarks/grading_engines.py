@@ -14,8 +14,9 @@
 4. Extrapolation to 20,000 submissions on W workers, each as fast as the one worker measured here: a fraction
    --hostile of them costs like the attack batch, the rest like the correct ones, each plus the measured unit
    overhead (wall per submission - usage.seconds, local pool, 1 job) and the engine's (the larger of the
-   measured difference and an empty task's round trip). W workers finish in at most TOTAL * mean / W + the longest task (list scheduling);
-   the W printed is the smallest that meets one hour, if the coordinator's serial finish allows it at all.
+   measured difference and an empty task's round trip). W workers finish in at most TOTAL * mean / W + the
+   longest task (list scheduling); the W printed is the smallest that meets one hour, if the coordinator's
+   serial finish allows it at all.
 """
 from __future__ import annotations
 
