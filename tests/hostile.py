@@ -157,7 +157,7 @@ WRONG_A01 = {   # right types, values no hidden case can expect (sizes are >= 1,
 
 
 def wrong(a: Assignment) -> nbformat.NotebookNode:
-    """a01 answered with fixed wrong values (only the empty trace and nothing else can pass)."""
+    """a01 answered with fixed wrong values (no case passes: an edge such as the empty trace never stands alone)."""
     nb = a.blank()
     for gid, src in WRONG_A01.items():
         a.with_answer(nb, gid, src)
