@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..layout import atomic_write
 from . import scheme as sc
 from .gradebook import GRADEBOOK, open_gradebook
 from .record import read_record
@@ -105,14 +105,6 @@ def csv_text(header: list[str], rows: list[dict]) -> str:
     return buf.getvalue()
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write a file through a temporary neighbour and a rename: readers never see half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def parse_leaderboards(specs: list[str], scheme: dict) -> dict[str, dict[str, sc.Entry]]:
     """--leaderboard PATH (the scheme's only board) or NAME=PATH, repeatable -> {board: entries}."""
     boards = list(scheme["leaderboards"])
@@ -172,7 +164,7 @@ def export(root: Path, assignment: str | None = None, scheme_path: Path | None =
     files[final] = csv_text(header, [{"student": r.student, **r.homework, **r.leaderboards,
                                       "points_sum": r.total, "grade": r.grade} for r in rows])
     for path, text in files.items():
-        write_atomic(path, text)
+        atomic_write(path, text)
         print(f"wrote {path}")
     waiting = [a for a in course if a not in books]
     print(f"\nfinal grades over {', '.join(maxima) or 'no graded assignment yet'}"

@@ -47,6 +47,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO, Callable
 
+from ..layout import atomic_write
+
 CHUNK = 1 << 20
 MAX_ID = 100
 NOTEBOOK, ARCHIVE = ".ipynb", ".zip"
@@ -555,9 +557,7 @@ def write_mapping(intake: Intake, path: Path) -> None:
     writer = csv.writer(buf)
     writer.writerow(ROW_HEADER)
     writer.writerows(_rows(intake))
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(buf.getvalue(), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, buf.getvalue())
 
 
 def format_mapping(intake: Intake) -> str:

@@ -19,8 +19,6 @@ graded again instead of breaking a later command.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import nbformat
 
+from ..layout import atomic_write
 from .inert import inert
 
 if TYPE_CHECKING:
@@ -51,20 +50,6 @@ def autograded_path(root: Path, assignment: str, student: str, notebook: str) ->
     return Path(root) / "autograded" / student / assignment / f"{notebook}.ipynb"
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    """Write text to path through a temporary file in the same folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def make_record(student: str, assignment: str, sha256: str, outcome: Outcome | None, status: str | None = None,
                 notes: list[str] | None = None) -> dict:
     """The record of one student (from a grading outcome, or a bare status such as "refused" with notes)."""
@@ -82,7 +67,7 @@ def make_record(student: str, assignment: str, sha256: str, outcome: Outcome | N
 def write_record(root: Path, record: dict) -> Path:
     """Write grading/results/<assignment>/<student>.json atomically."""
     path = record_path(root, record["assignment"], record["student"])
-    _atomic_write(path, json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+    atomic_write(path, json.dumps(record, indent=1, ensure_ascii=False) + "\n")
     return path
 
 
@@ -149,5 +134,5 @@ def write_autograded(root: Path, assignment: str, student: str, notebook: str, n
                   None)
         if at is not None:
             nb.cells.insert(at + 1, nbformat.v4.new_markdown_cell(text))
-    _atomic_write(path, nbformat.writes(nb))
+    atomic_write(path, nbformat.writes(nb))
     return path

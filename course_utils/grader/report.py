@@ -41,6 +41,7 @@ from typing import Any, Callable
 
 import nbformat
 
+from ..layout import atomic_write
 from .gradebook import GRADEBOOK, open_gradebook
 from .inert import CUT_CELL_ID, IMAGE_TYPES, clip, cut, image_b64, inert
 from .record import RESULTS, autograded_path, read_record
@@ -470,10 +471,7 @@ def current_fingerprint(path: Path) -> str | None:
 
 def write_page(path: Path, text: str) -> None:
     """Write a page atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, text)
 
 
 def notebook_data(data: bytes) -> dict | None:
