@@ -219,8 +219,8 @@ class Answer:
             raise wire.WireError("the answer is not an answer object")
         if not raw["ok"]:
             mro = raw.get("mro") if isinstance(raw.get("mro"), list) else []
-            return cls(False, error=str(raw.get("error", "?"))[:100], mro=[str(m)[:100] for m in mro[:50]],
-                       message=str(raw.get("message", ""))[:500])
+            return cls(False, error=wire.clean(raw.get("error", "?"), 100), mro=[wire.clean(m, 100) for m in mro[:50]],
+                       message=wire.clean(raw.get("message", ""), 500))
         get = lambda k: wire.from_plain(raw[k]) if k in raw else None  # noqa: E731
         return cls(True, out=get("out"), grads=get("grads"), states=get("states"), params=get("params"))
 
