@@ -21,7 +21,6 @@ import resource
 import signal
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import nbformat
@@ -39,15 +38,6 @@ def parse_size(text: str) -> int:
     if not m:
         raise argparse.ArgumentTypeError(f"not a size: {text!r} (write e.g. 6G or 512M)")
     return int(float(m.group(1)) * 1024 ** " KMGT".index(m.group(2).upper() or " "))
-
-
-def read_timestamp(folder: Path) -> datetime | None:
-    """The LMS timestamp that intake wrote (timestamp.txt), if any."""
-    try:
-        text = (folder / "timestamp.txt").read_text()[:100].strip().removesuffix(" UTC")
-        return datetime.strptime(text, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=timezone.utc)
-    except (OSError, ValueError):
-        return None
 
 
 # ---------------------------------------------------------------- one student
@@ -77,7 +67,7 @@ def finish(course: Course, job: unit.Job, result: dict | None, why: str) -> dict
             return rec
         nb = nbformat.reads(result["notebook"], as_version=4)
         gradebook.record(course.root, course.name, job.student, course.notebook, result["grades"],
-                         result["comments"], read_timestamp(path.parent))
+                         result["comments"], intake.read_timestamp(path.parent))
         record.write_autograded(course.root, course.name, job.student, course.notebook, nb, course.ta_cells)
         record.write_record(course.root, result["record"])
         rec = result["record"]

@@ -467,6 +467,11 @@ def _parse_stamp(raw: bytes | None) -> datetime | None:
     return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
 
 
+def read_timestamp(folder: Path) -> datetime | None:
+    """The timestamp.txt of a submission folder (as `place` writes it, or nbgrader's own), None without one."""
+    return _parse_stamp(_read_small(Path(folder) / "timestamp.txt"))
+
+
 def _read_small(path: Path, limit: int = 1024) -> bytes | None:
     """Up to `limit` bytes of a regular file that is not a symlink, else None."""
     try:
