@@ -152,9 +152,9 @@ def reparameterize_gradient_without_eps(rng):
 
 def _rec(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
     """Summed binary cross-entropy from logits, per row, computed in float64 (in the logits' dtype):
-    max(l, 0) - l x + log(1 + e^-|l|)."""
-    x, l = x.double(), logits.double()
-    return (l.clamp_min(0) - l * x + torch.log1p(torch.exp(-l.abs()))).sum(1).to(logits.dtype)
+    max(z, 0) - z x + log(1 + e^-|z|) for logits z."""
+    x, z = x.double(), logits.double()
+    return (z.clamp_min(0) - z * x + torch.log1p(torch.exp(-z.abs()))).sum(1).to(logits.dtype)
 
 
 def _elbo_calls(x, logits, mu, lv, beta: float | None, atol: float) -> list[Call]:

@@ -16,7 +16,7 @@ import math
 
 import torch
 
-from course_utils.grader.cases import Call, CaseError, Suite, normal, sequential, uniform
+from course_utils.grader.cases import Call, CaseError, Suite, normal, sequential
 
 SUITE = Suite("a05_distillation")
 

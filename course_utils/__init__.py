@@ -25,7 +25,9 @@ def __getattr__(name: str):
 
 
 def setup(seed: int = 0, device: str = "auto") -> "tuple":
-    """Notebook preamble: set threads, seed everything, pick the device; print mode and device; return (device, generator)."""
+    """Notebook preamble: set threads, seed everything, pick the device; print mode and device.
+
+    Returns (device, generator)."""
     from .device import describe_device, get_device, seed_everything, set_threads
     from .mode import course_mode
 

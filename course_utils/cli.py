@@ -12,7 +12,6 @@ import os
 import platform
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from .layout import LECTURES, RELEASE, SOURCE, course_root, select
@@ -153,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
 
         p = sub.add_parser("publish", help="build the student edition (no solutions, no hidden cases) into OUT")
         p.add_argument("out", metavar="OUT", help="a new or empty folder (a .git folder may be in it)")
-        p.add_argument("--url", help=f"the edition's repository, which every bootstrap cell must install from (default: ${URL_VARIABLE}, "
+        p.add_argument("--url", help=f"the edition's repository, which every bootstrap cell must install from "
+                                     f"(default: ${URL_VARIABLE}, "
                                      f"else {EDITION_URL})")
         p.set_defaults(func=cmd_publish)
     if installed("rubric"):

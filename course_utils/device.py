@@ -18,7 +18,7 @@ def _cuda_available() -> bool:
     """True when a CUDA device can be used (never raises, even without drivers)."""
     try:
         return torch.cuda.is_available()
-    except Exception:  # a broken driver install must not break a CPU notebook
+    except Exception:  # noqa: BLE001 - a broken driver install must not break a CPU notebook
         return False
 
 

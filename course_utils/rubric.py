@@ -12,8 +12,8 @@ points. nbgrader replaces a solution cell without `BEGIN SOLUTION` markers whole
 release, so neither the model answer nor the rubric reaches students (nor the student edition, which `course
 publish` scans for both). The formgrader shows a TA the student's notebook, so `course grade` puts each rubric in
 it, as a cell right after the student's answer (`ta_cells`; the feedback page leaves those cells out), and
-`course rubric ASSIGNMENT` prints every rubric (`--answers`: with the model answer). The grade id is `p<N>_answer` for a cell under
-a heading "Part N", `q<N>_answer` under "QN" or a numbered heading "N." (the question it answers).
+`course rubric ASSIGNMENT` prints every rubric (`--answers`: with the model answer). The grade id is `p<N>_answer` for a
+cell under a heading "Part N", `q<N>_answer` under "QN" or a numbered heading "N." (the question it answers).
 """
 from __future__ import annotations
 

@@ -44,7 +44,7 @@ def test_python_version_bound_matches():
 
 
 def test_ci_runs_the_readme_test_command():
-    ci = [l.strip() for l in (ROOT / ".ci" / "run").read_text().splitlines() if l.strip() and not l.startswith("#")]
+    ci = [ln.strip() for ln in (ROOT / ".ci" / "run").read_text().splitlines() if ln.strip() and not ln.startswith("#")]
     readme = (ROOT / "README.md").read_text()
-    runs = [l for l in ci if "pytest" in l]
+    runs = [ln for ln in ci if "pytest" in ln]
     assert len(runs) == 1 and runs[0] in readme

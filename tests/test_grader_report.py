@@ -7,7 +7,6 @@ render within PAGE_BOUND seconds and MAX_PAGE_CHARS, a page past its time or siz
 check (headless Chromium) is marked slow.
 """
 import base64
-import copy
 import html
 import json
 import re

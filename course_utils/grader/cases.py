@@ -378,7 +378,9 @@ def _kind(value: Any, kind: str) -> str | None:
 
 def _describe(value: Any) -> str:
     """A decoded value as feedback names it: type, shape and dtype of an array, the value of a scalar."""
-    return wire.describe(value) if isinstance(value, (np.ndarray, list, tuple, dict)) else f"{type(value).__name__} {_show(value)}"
+    if isinstance(value, (np.ndarray, list, tuple, dict)):
+        return wire.describe(value)
+    return f"{type(value).__name__} {_show(value)}"
 
 
 def _show(value: Any) -> str:

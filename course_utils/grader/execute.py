@@ -413,7 +413,8 @@ class Runner:
         try:
             answer = self.kernel.ask(request, min(self.limits.ask_timeout, self.limits.timeout, self.left()))
         except Exception as e:  # noqa: BLE001 - see _exec
-            answer = Answer(False, error="KernelDied", message=f"the kernel's answer broke the connection ({type(e).__name__})")
+            answer = Answer(False, error="KernelDied",
+                            message=f"the kernel's answer broke the connection ({type(e).__name__})")
         if self.stop is not None and self.stop.is_set():
             raise Interrupted()
         restarted = self.kernel.restarts != before

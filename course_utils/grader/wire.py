@@ -168,7 +168,8 @@ def _decode_array(raw: dict) -> Array:
         raise WireError("array bytes are not valid base64") from None
     count = math.prod(shape)
     if len(data) != count * np.dtype(dtype).itemsize:
-        raise WireError(f"array of shape {shape} and dtype {dtype} needs {count * np.dtype(dtype).itemsize} bytes, got {len(data)}")
+        raise WireError(f"array of shape {shape} and dtype {dtype} needs {count * np.dtype(dtype).itemsize} bytes, "
+                        f"got {len(data)}")
     arr = np.frombuffer(data, dtype=dtype).reshape(shape).copy().view(Array)
     arr.tensor, arr.grad = bool(raw.get("tensor")), bool(raw.get("grad"))
     return arr
