@@ -1,15 +1,12 @@
 """a01's hidden cases: the "without" rules of Parts 2 and 5 hold against renamed imports and names built at run
 time, and wrong code that the former hidden tests let through loses exactly its part."""
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from wrong_notebooks import assert_only_part_loses, solution, with_cell_appended, with_definition  # noqa: E402
+from tests.wrong_notebooks import assert_only_part_loses, solution, with_cell_appended, with_definition
 
-from course_utils.cli import course_root
+from course_utils.layout import course_root
 from course_utils.grader.cases import load_suite, rule_violations
 from course_utils.grader.check import cell_points, student_sources
 

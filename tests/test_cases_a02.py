@@ -1,15 +1,12 @@
 """a02's hidden cases: BCE computed from probabilities (clamped at -100 nats by PyTorch) loses the stability part,
 and each part is scored on its own (a wrong gaussian_kl or reparameterize costs only its own part, even when
 negative_elbo and the CVAE call it)."""
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from wrong_notebooks import assert_only_part_loses, solution, with_definition  # noqa: E402
+from tests.wrong_notebooks import assert_only_part_loses, solution, with_definition
 
-from course_utils.cli import course_root
+from course_utils.layout import course_root
 from course_utils.grader.cases import load_suite
 from course_utils.grader.check import cell_points
 

@@ -1,15 +1,12 @@
 """a03's hidden cases: the new PixelCNN part catches wrong masks and a mask applied only once, and each part is
 scored on its own (a wrong nearest_code costs only Part 1 although vector_quantize calls it; a wrong relaxed
 Gumbel-softmax costs only Part 7 although the hard variant reuses it)."""
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from wrong_notebooks import assert_only_part_loses, solution, with_definition  # noqa: E402
+from tests.wrong_notebooks import assert_only_part_loses, solution, with_definition
 
-from course_utils.cli import course_root
+from course_utils.layout import course_root
 from course_utils.grader.cases import load_suite
 from course_utils.grader.check import cell_points
 

@@ -2,15 +2,12 @@
 D step, D updated once per train_step, D before G) and the new parts (cGAN label input, VAE-GAN feature loss),
 and each part is scored on its own: a wrong d_loss or g_loss costs only its own part, not the steps built on
 it. Every wrong notebook below is wrong in one or two unrelated parts; exactly those lose points."""
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from wrong_notebooks import assert_only_part_loses, solution, with_cell_appended, with_definition  # noqa: E402
+from tests.wrong_notebooks import assert_only_part_loses, solution, with_cell_appended, with_definition
 
-from course_utils.cli import course_root
+from course_utils.layout import course_root
 from course_utils.grader.cases import load_suite
 from course_utils.grader.check import cell_points
 

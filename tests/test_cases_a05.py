@@ -1,15 +1,12 @@
 """a05's "without X" rules cannot be passed by a renamed import, a wrapper or a helper in another cell (the static
 rule on the source), nor by a name built at run time (the entry points are switched off during the call).
 Each wrong notebook loses exactly the part whose rule it breaks; every other part keeps its points."""
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from wrong_notebooks import assert_only_part_loses, solution, with_cell_appended, with_definition  # noqa: E402
+from tests.wrong_notebooks import assert_only_part_loses, solution, with_cell_appended, with_definition
 
-from course_utils.cli import course_root
+from course_utils.layout import course_root
 from course_utils.grader.cases import load_suite
 from course_utils.grader.check import cell_points
 

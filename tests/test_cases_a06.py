@@ -1,15 +1,12 @@
 """a06's hidden cases catch what issue 13 names: a contrastive loss without (or with a mis-squared) margin term,
 and a normalized softmax head that forgets to normalise the class centroids. Each wrong notebook loses exactly
 that part; every other part keeps its points."""
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from wrong_notebooks import assert_only_part_loses, solution, with_definition  # noqa: E402
+from tests.wrong_notebooks import assert_only_part_loses, solution, with_definition
 
-from course_utils.cli import course_root
+from course_utils.layout import course_root
 from course_utils.grader.cases import load_suite
 from course_utils.grader.check import cell_points
 

@@ -1,15 +1,12 @@
 """a07's hidden cases catch what issue 13 names: attention that wraps nn.MultiheadAttention (refused on the
 source), and the new parts (class token and position embeddings, relative position index, patch merging) when
 they are wrong. A wrong window_partition costs Q3 only: the shifted-window mask that calls it keeps its points."""
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from wrong_notebooks import assert_only_part_loses, solution, solution_source, with_definition  # noqa: E402
+from tests.wrong_notebooks import assert_only_part_loses, solution, solution_source, with_definition
 
-from course_utils.cli import course_root
+from course_utils.layout import course_root
 from course_utils.grader.cases import load_suite, rule_violations
 from course_utils.grader.check import cell_points, student_sources
 

@@ -1,15 +1,12 @@
 """a08's hidden cases score each part on its own (issue 13: Q4 calls the student's clip_logits): a clip_logits
 that forgets to normalise the text embeddings costs section 1 only, while zero_shot_predict built on it keeps
 its points. Wrong zero-shot predictions, a one-sided loss and a detached graph each lose their own part."""
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from wrong_notebooks import assert_only_part_loses, solution, with_definition  # noqa: E402
+from tests.wrong_notebooks import assert_only_part_loses, solution, with_definition
 
-from course_utils.cli import course_root
+from course_utils.layout import course_root
 from course_utils.grader.cases import load_suite
 from course_utils.grader.check import cell_points
 

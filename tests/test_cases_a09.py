@@ -1,17 +1,14 @@
 """a09's hidden cases: "no Python loops over boxes" is a rule on the submitted source (loops in GIoU or in a
 helper it calls score 0), torchvision is refused, and sections 2 and 4 are scored on their own (issue 13: they
 call the student's GIoU). Each wrong notebook loses exactly its part."""
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 import torchvision
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from wrong_notebooks import assert_only_part_loses, solution, with_definition  # noqa: E402
+from tests.wrong_notebooks import assert_only_part_loses, solution, with_definition
 
-from course_utils.cli import course_root
+from course_utils.layout import course_root
 from course_utils.grader.cases import load_suite, rule_violations
 from course_utils.grader.check import cell_points, student_sources
 

@@ -1,15 +1,12 @@
 """a10's hidden cases score each part on its own (issue 13: l_simple calls the student's q_sample): a wrong
 q_sample costs Part 2 only, while l_simple built on it keeps its points. The new DALL-E part catches a mask that is
 not causal and samplers that drop tied logits or read the wrong position. Each wrong notebook loses exactly its part."""
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from wrong_notebooks import assert_only_part_loses, solution, with_definition  # noqa: E402
+from tests.wrong_notebooks import assert_only_part_loses, solution, with_definition
 
-from course_utils.cli import course_root
+from course_utils.layout import course_root
 from course_utils.grader.cases import load_suite
 from course_utils.grader.check import cell_points
 

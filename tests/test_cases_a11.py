@@ -3,15 +3,12 @@ random generator, not the first k of each class), a body that stays frozen even 
 parameters with momentum and weight decay, and one learning rate per parameter group. Each wrong notebook below is
 wrong in one or two unrelated parts; exactly those lose points, every other part keeps all of its points."""
 import functools
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from wrong_notebooks import assert_only_part_loses, solution, with_definition  # noqa: E402
+from tests.wrong_notebooks import assert_only_part_loses, solution, with_definition
 
-from course_utils.cli import course_root
+from course_utils.layout import course_root
 from course_utils.grader.cases import load_suite
 from course_utils.grader.check import cell_points
 

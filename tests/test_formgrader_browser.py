@@ -28,9 +28,8 @@ from urllib.parse import urlsplit
 import nbformat
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import hostile_pages  # noqa: E402
-from browsers import headless_chromium  # noqa: E402
+from tests import hostile_pages
+from tests.browsers import headless_chromium
 
 from course_utils.grader import gradebook, record  # noqa: E402
 

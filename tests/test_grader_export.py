@@ -4,13 +4,11 @@ import csv
 import json
 import re
 import shlex
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import gradebooks as gb  # noqa: E402
+from tests import gradebooks as gb
 
 from course_utils.grader import export  # noqa: E402
 

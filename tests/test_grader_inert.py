@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -19,8 +18,7 @@ import nbformat
 import pytest
 from nbformat import v4
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import hostile_pages  # noqa: E402
+from tests import hostile_pages
 
 from course_utils.grader import inert as I  # noqa: E402
 from course_utils.grader import record  # noqa: E402

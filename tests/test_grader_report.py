@@ -10,7 +10,6 @@ import base64
 import html
 import json
 import re
-import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -18,9 +17,8 @@ from typing import Callable
 import nbformat
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import gradebooks as gb  # noqa: E402
-from browsers import headless_chromium  # noqa: E402
+from tests import gradebooks as gb
+from tests.browsers import headless_chromium
 
 from course_utils.grader import report  # noqa: E402
 

@@ -10,7 +10,6 @@ import http.server
 import json
 import re
 import sqlite3
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -19,9 +18,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import hostile  # noqa: E402
-from hostile import course_cli, released_copy  # noqa: E402
+from tests import hostile
+from tests.hostile import course_cli, released_copy
 
 A = hostile.A01
 LIMITS = ["--timeout", "30", "--memory", "5G", "--jobs", "2"]

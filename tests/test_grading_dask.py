@@ -28,9 +28,8 @@ import pytest
 distributed = pytest.importorskip("distributed")
 import cloudpickle  # noqa: E402 - comes with distributed
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import hostile  # noqa: E402
-from hostile import course_cli, dump, released_copy  # noqa: E402
+from tests import hostile  # noqa: E402
+from tests.hostile import course_cli, dump, released_copy  # noqa: E402
 
 from course_utils.grader import commands, engines, execute, gradebook, unit  # noqa: E402
 

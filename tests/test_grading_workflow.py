@@ -18,9 +18,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import hostile  # noqa: E402
-from hostile import course_cli, released_copy  # noqa: E402
+from tests import hostile
+from tests.hostile import course_cli, released_copy
 
 A = hostile.A01
 LIMITS = ["--timeout", "60", "--memory", "5G"]

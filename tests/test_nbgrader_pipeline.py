@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import hostile  # noqa: E402
+from tests import hostile
 
 from course_utils.grader import execute  # noqa: E402
 from course_utils.grader.cases import load_suite  # noqa: E402

@@ -5,16 +5,13 @@ no longer fires; each evasion (torch.ops, a name built from pieces, a reference 
 scikit-learn entry point, an alias in another cell) is a violation or a line marked NEEDS REVIEW; the solution
 notebooks of every assignment are clean."""
 import functools
-import sys
-from pathlib import Path
 
 import nbformat
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from wrong_notebooks import solution, with_definition  # noqa: E402
+from tests.wrong_notebooks import solution, with_definition
 
-from course_utils.cli import course_root
+from course_utils.layout import course_root
 from course_utils.grader import execute
 from course_utils.grader.cases import Call, Suite, load_suite
 from course_utils.grader.rules import Rule, judge_notebook, loops_in, review_comments, rule_violations

@@ -14,7 +14,7 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 
-from course_utils.cli import course_root
+from course_utils.layout import course_root
 from course_utils.grader import wire
 from course_utils.grader.cases import Answer, Call, New, load_suite, plain
 from course_utils.grader.score import judge

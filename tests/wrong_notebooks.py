@@ -19,7 +19,7 @@ import textwrap
 
 import nbformat
 
-from course_utils.cli import course_root
+from course_utils.layout import course_root
 from course_utils.grader.cases import load_suite
 from course_utils.grader.check import cell_points, run_suite_seeds
 from course_utils.grader.score import totals
