@@ -17,7 +17,6 @@ import dataclasses
 import contextlib
 import io
 import re
-import resource
 import signal
 import tempfile
 import time
@@ -201,7 +200,7 @@ def run_batch(course: Course, todo: list[str], limits: execute.Limits, pool: eng
         pool.stop()
         signal.signal(signal.SIGTERM, old)
     if todo:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10
+        peak = unit.peak_memory() >> 20
         print(f"graded {done} students in {time.monotonic() - start:.0f} s with {pool.jobs} job(s); this "
               f"process's peak memory {peak} MiB" + (f"; {errors} with status error (graded again at the next run)"
                                                        if errors else "")

@@ -173,7 +173,7 @@ def grade(job: Job, course: Course | None = None) -> dict:
             log.removeHandler(h)
     rec = record.make_record(job.student, course.name, digest, outcome)
     rec["usage"] = {"seconds": round(outcome.seconds, 3), "kernel_peak_bytes": outcome.kernel_peak,
-                    "grader_peak_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+                    "grader_peak_bytes": peak_memory()}
     nb = outcome.notebook if outcome.notebook is not None else course.release
     return {"record": rec, "grades": outcome.grades, "comments": outcome.comments,
             "notebook": record.notebook_text(inert(nb))}
@@ -351,6 +351,18 @@ class LocalPool:
             r.process.join(5)
             self.clean(r.job)
         self.running, self.waiting = [], []
+
+
+def peak_memory() -> int:
+    """This process's peak resident memory in bytes: VmHWM, which starts anew at exec (ru_maxrss would also count
+    what the process that started `course grade` held when it forked)."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) << 10
+    except (OSError, ValueError, IndexError):
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss << 10
 
 
 def _importable(module: str) -> bool:
